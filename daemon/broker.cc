@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "platform/clock.h"
 #include "platform/log.h"
 
 namespace trib {
@@ -12,6 +13,8 @@ namespace {
 
 // A stop must finish within this bound even if a peer or the disk is stuck.
 constexpr uint64_t kShutdownTimeoutMs = 10000;
+constexpr uint64_t kTickMs = 500;
+constexpr size_t kReadBufferBytes = 64 * 1024;
 
 template <class H>
 uv_handle_t* AsHandle(H* h) {
@@ -20,12 +23,16 @@ uv_handle_t* AsHandle(H* h) {
 
 }  // namespace
 
-Broker::Broker(config::Config cfg) : cfg_(std::move(cfg)) { uv_loop_init(&loop_); }
+Broker::Broker(config::Config cfg) : cfg_(std::move(cfg)) {
+  uv_loop_init(&loop_);
+  read_buffer_.resize(kReadBufferBytes);
+}
 
 Broker::~Broker() {
   // Every handle was closed by CloseHandles(); run the loop so their close
   // callbacks fire before the loop is destroyed.
   uv_run(&loop_, UV_RUN_DEFAULT);
+  log_.reset();  // drains and syncs what was submitted
   if (uv_loop_close(&loop_) != 0) LOG_WARN("event loop closed with handles still open");
 }
 
@@ -51,31 +58,77 @@ std::string Broker::Start() {
   uv_signal_start(&sighup_, OnSignal, SIGHUP);
   uv_timer_init(&loop_, &shutdown_timer_);
   shutdown_timer_.data = this;
+  uv_timer_init(&loop_, &tick_);
+  tick_.data = this;
+  uv_check_init(&loop_, &check_);
+  check_.data = this;
+  uv_async_init(&loop_, &storage_async_, OnStorageAsync);
+  storage_async_.data = this;
+  started_handles_ = true;
 
   std::string err = fs::MakeDirs(cfg_.storage.dir);
   if (!err.empty()) return "storage: " + err;
   err = dir_lock_.Acquire(cfg_.storage.dir);
   if (!err.empty()) return err;
+  err = OpenStorage();
+  if (!err.empty()) return err;
 
   for (const config::ListenerConfig& lc : cfg_.listeners) {
-    auto l = std::make_unique<Listener>(&loop_, lc, [](uv_tcp_t* client, const config::ListenerConfig&) {
-      uv_close(AsHandle(client), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-    });
+    auto l = std::make_unique<Listener>(
+        &loop_, lc, [this](uv_tcp_t* tcp, const config::ListenerConfig& from) { Accept(tcp, from); });
     err = l->Bind();
     listeners_.push_back(std::move(l));
     if (!err.empty()) return err;
   }
+  uv_timer_start(&tick_, OnTick, kTickMs, kTickMs);
+  uv_check_start(&check_, OnCheck);
 
   std::string where;
   for (const auto& l : listeners_) {
-    LOG_NOTICE("listening for MQTT on %s%s", l->bound().c_str(), l->cfg().tls.enabled ? " (TLS)" : "");
+    LOG_NOTICE("listening for MQTT on %s%s", l->bound().c_str(),
+               l->cfg().tls.enabled ? " (TLS)" : "");
     where += (where.empty() ? "" : ", ") + l->bound();
   }
-  LOG_NOTICE("data in %s, %zu stream(s); try: mosquitto_sub -h %s -p %u -t '#' -v", cfg_.storage.dir.c_str(),
-             cfg_.streams.size(), listeners_[0]->cfg().host.c_str(), listeners_[0]->port());
+  LOG_NOTICE("data in %s, %zu stream(s); try: mosquitto_sub -h %s -p %u -t '#' -v",
+             cfg_.storage.dir.c_str(), cfg_.streams.size(), listeners_[0]->cfg().host.c_str(),
+             listeners_[0]->port());
   WriteReadyFile();
   watchdog_.Start(&loop_);
   systemd::NotifyReady("listening on " + where);
+  return "";
+}
+
+std::string Broker::OpenStorage() {
+  storage::Options o;
+  o.dir = cfg_.storage.dir;
+  o.map_bytes = cfg_.storage.max_bytes;
+  o.sync = cfg_.storage.sync;
+  o.sync_interval_ms = cfg_.storage.sync_interval_ms;
+  o.max_queue_bytes = cfg_.storage.max_queue_bytes;
+  uv_async_t* async = &storage_async_;
+  o.notify = [async] { uv_async_send(async); };
+  auto opened = storage::Log::Open(o);
+  if (!opened.ok()) return "storage: " + opened.status().message();
+  log_ = std::move(opened.value());
+
+  std::vector<storage::StreamSpec> specs;
+  for (const config::StreamConfig& s : cfg_.streams) {
+    storage::StreamSpec spec;
+    spec.name = s.name;
+    spec.partitions = s.partitions;
+    spec.max_age_ms = s.max_age_ms;
+    spec.max_bytes = s.max_bytes;
+    spec.on_full = s.on_full;
+    spec.compression = s.compression;
+    specs.push_back(spec);
+  }
+  storage::Status st = log_->OpenStreams(specs);
+  if (!st.ok()) return "storage: " + st.message();
+  std::vector<storage::StreamId> ids;
+  for (const config::StreamConfig& s : cfg_.streams) ids.push_back(*log_->FindStream(s.name));
+  router_.Reset(cfg_.streams, ids);
+  LoadRetained();
+  LoadSessions();
   return "";
 }
 
@@ -88,6 +141,98 @@ void Broker::WriteReadyFile() {
   }
   if (std::rename(tmp.c_str(), ready_file_.c_str()) != 0)
     LOG_WARN("cannot write ready file %s", ready_file_.c_str());
+}
+
+void Broker::Accept(uv_tcp_t* tcp, const config::ListenerConfig& l) {
+  if (stopping_ || connections_.size() >= cfg_.limits.max_connections) {
+    ++stats_.connections_refused;
+    LOG_WARN("refusing a connection on %s: %s", l.bind.c_str(),
+             stopping_ ? "shutting down" : "max_connections reached");
+    uv_close(AsHandle(tcp), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    return;
+  }
+  ++stats_.connections_accepted;
+  uint64_t id = next_conn_id_++;
+  auto c = std::make_unique<Connection>(this, tcp, l, id);
+  Connection* raw = c.get();
+  connections_.emplace(id, std::move(c));
+  raw->Start();
+  if (storage_paused_) raw->PauseReading();
+}
+
+Connection* Broker::FindConnection(uint64_t id) {
+  auto it = connections_.find(id);
+  return it == connections_.end() ? nullptr : it->second.get();
+}
+
+void Broker::OnConnectionClosing(Connection* c) {
+  Session* s = c->session;
+  if (!s) return;
+  c->session = nullptr;
+  Detach(s, !c->will_suppressed);
+}
+
+void Broker::OnConnectionClosed(Connection* c) { connections_.erase(c->id()); }
+
+void Broker::OnPeerClosed(Connection* c, const char* why) {
+  LOG_DEBUG("client %s (%s): %s", c->client_id.empty() ? "-" : c->client_id.c_str(),
+            c->peer().c_str(), why);
+  c->Close(why);
+}
+
+void Broker::OnWritable(Connection* c) {
+  if (c->session && c->state() == Connection::State::kConnected) Pump(c->session);
+}
+
+void Broker::OnCheck(uv_check_t* h) { static_cast<Broker*>(h->data)->EndOfIteration(); }
+
+// After every loop iteration: hand this iteration's appends to storage in one
+// batch, and write each connection's queued output once.
+void Broker::EndOfIteration() {
+  SubmitPending();
+  if (dirty_.empty()) return;
+  std::vector<uint64_t> ids;
+  ids.swap(dirty_);
+  for (uint64_t id : ids) {
+    if (Connection* c = FindConnection(id)) c->Flush();
+  }
+}
+
+void Broker::OnStorageAsync(uv_async_t* a) {
+  auto* self = static_cast<Broker*>(a->data);
+  self->ProcessCompletions();
+  self->EndOfIteration();
+}
+
+void Broker::OnTick(uv_timer_t* t) { static_cast<Broker*>(t->data)->Tick(); }
+
+// Timeouts that need no precision: connect timeout, keep-alive, session
+// expiry, delayed wills, cursor persistence. One scan per tick.
+void Broker::Tick() {
+  int64_t now = clock::MonoMs();
+  std::vector<Connection*> expired;
+  for (auto& [id, c] : connections_) {
+    if (c->state() == Connection::State::kNew &&
+        now - c->connected_at_ms > cfg_.limits.connect_timeout_ms) {
+      LOG_INFO("client %s: no CONNECT within %lld ms", c->peer().c_str(),
+               static_cast<long long>(cfg_.limits.connect_timeout_ms));
+      expired.push_back(c.get());
+    } else if (c->state() == Connection::State::kConnected && c->keepalive_s > 0 &&
+               now - c->last_read_ms > int64_t{c->keepalive_s} * 1500) {
+      // [MQTT-3.1.2-24]: one and a half times the keep-alive with nothing read.
+      LOG_INFO("client %s (%s): keep-alive timeout", c->client_id.c_str(), c->peer().c_str());
+      expired.push_back(c.get());
+    }
+  }
+  for (Connection* c : expired) {
+    if (c->state() == Connection::State::kConnected) {
+      SendDisconnect(c, mqtt::ReasonCode::kKeepAliveTimeout, "keep-alive timeout");
+    } else {
+      c->Close("connect timeout");
+    }
+  }
+  ExpireSessions(now);
+  EndOfIteration();
 }
 
 void Broker::OnSignal(uv_signal_t* s, int signum) {
@@ -110,7 +255,7 @@ void Broker::Reload() {
     LOG_ERROR("SIGHUP: keeping the running configuration: %s", s.message().c_str());
     return;
   }
-  LOG_NOTICE("SIGHUP: %s is valid; nothing in it can change without a restart yet",
+  LOG_NOTICE("SIGHUP: %s is valid; changes take effect at the next restart",
              config_path_.c_str());
 }
 
@@ -125,12 +270,31 @@ void Broker::BeginShutdown(const char* why) {
   LOG_NOTICE("%s: stopping", why);
   systemd::NotifyStopping();
   uv_timer_start(&shutdown_timer_, OnShutdownTimeout, kShutdownTimeoutMs, 0);
+  for (auto& l : listeners_) l->Close();
+  // Tell 5.0 clients why, then close every connection; sessions persist.
+  std::vector<Connection*> all;
+  for (auto& [id, c] : connections_) all.push_back(c.get());
+  for (Connection* c : all) {
+    if (c->state() == Connection::State::kConnected) {
+      SendDisconnect(c, mqtt::ReasonCode::kServerShuttingDown, "server shutting down");
+    } else {
+      c->Close("server shutting down");
+    }
+  }
+  SubmitPending();
+  for (auto& [id, s] : sessions_) {
+    if (s->persistent()) PersistCursors(s.get());
+  }
+  SubmitPending();
+  if (log_) log_->Flush();
+  ProcessCompletions();
   FinishShutdown();
 }
 
 void Broker::OnShutdownTimeout(uv_timer_t* t) {
   auto* self = static_cast<Broker*>(t->data);
-  LOG_ERROR("stop did not finish within %llu ms: exiting", static_cast<unsigned long long>(kShutdownTimeoutMs));
+  LOG_ERROR("stop did not finish within %llu ms: exiting",
+            static_cast<unsigned long long>(kShutdownTimeoutMs));
   self->exit_code_ = 1;
   self->FinishShutdown();
 }
@@ -143,10 +307,15 @@ void Broker::FinishShutdown() {
 void Broker::CloseHandles() {
   for (auto& l : listeners_) l->Close();
   watchdog_.Stop();
+  if (!started_handles_) return;
   for (uv_handle_t* h : {AsHandle(&sigint_), AsHandle(&sigterm_), AsHandle(&sighup_),
-                         AsHandle(&shutdown_timer_)}) {
-    if (h->loop && !uv_is_closing(h)) uv_close(h, nullptr);
+                         AsHandle(&shutdown_timer_), AsHandle(&tick_), AsHandle(&check_),
+                         AsHandle(&storage_async_)}) {
+    if (!uv_is_closing(h)) uv_close(h, nullptr);
   }
+  std::vector<Connection*> all;
+  for (auto& [id, c] : connections_) all.push_back(c.get());
+  for (Connection* c : all) c->Close("server stopping");
 }
 
 }  // namespace trib

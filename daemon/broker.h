@@ -1,23 +1,64 @@
 // Broker: owns the event loop and every piece of broker state: listeners,
-// connections, sessions, the topic tree, the storage log.
+// connections, sessions, the topic tree, retained messages, the storage log.
 //
 // Created by main(); Run() blocks until SIGINT/SIGTERM (or a fatal error) and
 // returns the process exit code. Thread: everything runs on the loop thread;
-// other threads reach it only through the Poster.
+// other threads (the storage writer, the thread pool doing log reads) reach it
+// only through uv_async / uv_queue_work completions.
+//
+// The write path is batched end to end: a socket read yields many packets;
+// every PUBLISH that a stream captures is appended to one WriteBatch per loop
+// iteration, submitted once (uv_check); the storage writer commits all queued
+// batches at once; completions come back through one uv_async, and the acks
+// due on each connection go out in one write.
+//
+// The member functions are spread over files named after what they handle:
+// broker.cc (lifecycle, timers), handle_connect.cc, handle_publish.cc,
+// handle_ack.cc, handle_subscribe.cc, handle_disconnect.cc, ingest.cc
+// (storage glue), deliver.cc (routing to sessions), sessions.cc (persistence,
+// expiry, wills).
 #pragma once
 
 #include <uv.h>
 
+#include <deque>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "daemon/config.h"
+#include "daemon/connection.h"
 #include "daemon/listener.h"
+#include "daemon/message.h"
+#include "daemon/mqtt/ack.h"
+#include "daemon/mqtt/connect.h"
+#include "daemon/mqtt/disconnect.h"
+#include "daemon/mqtt/frame.h"
+#include "daemon/mqtt/publish.h"
+#include "daemon/mqtt/subscribe.h"
+#include "daemon/retained_tree.h"
+#include "daemon/session.h"
+#include "daemon/stream_router.h"
+#include "daemon/topic_tree.h"
 #include "platform/fs.h"
 #include "platform/systemd.h"
+#include "storage/log.h"
 
 namespace trib {
+
+// Broker-wide counters (exported by the admin API once it exists).
+struct BrokerStats {
+  uint64_t connections_accepted = 0;
+  uint64_t connections_refused = 0;
+  uint64_t messages_in = 0;
+  uint64_t bytes_in = 0;
+  uint64_t messages_out = 0;
+  uint64_t stored = 0;
+  uint64_t malformed = 0;
+  uint64_t dropped_queue = 0;
+  uint64_t expired = 0;
+};
 
 class Broker {
  public:
@@ -28,7 +69,7 @@ class Broker {
 
   // Where SIGHUP re-reads the configuration from ("" = built-in defaults).
   void SetConfigPath(std::string path) { config_path_ = std::move(path); }
-  // A file written once listeners are bound: one "name address" line each.
+  // A file written once listeners are bound: one "kind address" line each.
   void SetReadyFile(std::string path) { ready_file_ = std::move(path); }
 
   // Runs until stopped. Returns 0 after a clean stop, 1 on a runtime failure.
@@ -37,16 +78,107 @@ class Broker {
   uv_loop_t* loop() { return &loop_; }
   const config::Config& config() const { return cfg_; }
 
+  // ---- Called by Connection (loop thread) ----
+  std::string& read_buffer() { return read_buffer_; }
+  uint32_t max_packet_size() const { return static_cast<uint32_t>(cfg_.limits.max_packet_size); }
+  void OnPacket(Connection* c, const mqtt::Frame& f, std::string_view body);
+  // A decoding or protocol failure: DISCONNECT with the reason (5.0) or a
+  // plain close (3.1.1), logged with client id and address.
+  void ProtocolFailure(Connection* c, const mqtt::Status& s);
+  void OnPeerClosed(Connection* c, const char* why);
+  void OnConnectionClosing(Connection* c);
+  void OnConnectionClosed(Connection* c);
+  void OnWritable(Connection* c);
+  void MarkDirty(Connection* c) { dirty_.push_back(c->id()); }
+
  private:
+  // broker.cc: lifecycle
   std::string Start();
+  std::string OpenStorage();
   void WriteReadyFile();
   void BeginShutdown(const char* why);
   void FinishShutdown();
   void Reload();
   void CloseHandles();
-
+  void Accept(uv_tcp_t* tcp, const config::ListenerConfig& l);
+  void Tick();
+  void EndOfIteration();
+  Connection* FindConnection(uint64_t id);
   static void OnSignal(uv_signal_t* s, int signum);
   static void OnShutdownTimeout(uv_timer_t* t);
+  static void OnTick(uv_timer_t* t);
+  static void OnCheck(uv_check_t* c);
+  static void OnStorageAsync(uv_async_t* a);
+
+  // handle_*.cc: one per packet kind
+  void HandleConnect(Connection* c, std::string_view body, uint8_t flags);
+  void RefuseConnect(Connection* c, mqtt::Version v, mqtt::ReasonCode rc, const char* why);
+  void HandlePublish(Connection* c, uint8_t flags, std::string_view body);
+  void HandleAck(Connection* c, mqtt::PacketType type, uint8_t flags, std::string_view body);
+  void HandleSubscribe(Connection* c, uint8_t flags, std::string_view body);
+  void HandleUnsubscribe(Connection* c, uint8_t flags, std::string_view body);
+  void HandleDisconnect(Connection* c, uint8_t flags, std::string_view body);
+  void SendDisconnect(Connection* c, mqtt::ReasonCode rc, const char* why);
+
+  // ingest.cc: publishes into streams, storage completions, ack ordering
+  struct PendingRecord {
+    uint64_t conn_id = 0;
+    uint64_t ack_seq = 0;     // 0: no ack due (QoS 0, will, ...)
+    uint32_t segment = 0;     // index of its (stream, partition) in this batch
+    uint32_t index = 0;       // position within that segment
+    std::shared_ptr<Message> msg;  // set when it must be delivered after commit
+    uint8_t qos = 0;
+  };
+  struct PendingBatch {
+    uint64_t token = 0;
+    std::vector<uint64_t> segments;  // PartitionKey, in order of first append
+    std::vector<uint32_t> counts;
+    std::vector<PendingRecord> records;
+  };
+  // Routes an accepted application message: into its stream (delivered and
+  // acked after commit) or straight to subscribers. Returns false when the
+  // message goes to storage and the ack must wait (ack_seq is then used).
+  void Ingest(Connection* c, const mqtt::Publish& p, std::string_view topic, uint64_t ack_seq);
+  void PublishWill(Session* s);
+  std::shared_ptr<Message> MakeMessage(const mqtt::Publish& p, std::string_view topic,
+                                       SubscriberId origin);
+  void UpdateRetained(const mqtt::Publish& p, std::string_view topic, const MessagePtr& msg);
+  uint64_t QueueAck(Connection* c, mqtt::PacketType type, uint16_t pid, bool ready,
+                    mqtt::ReasonCode rc = mqtt::ReasonCode::kSuccess);
+  void CompleteAck(Connection* c, uint64_t seq, mqtt::ReasonCode rc);
+  void SendReadyAcks(Connection* c);
+  void SubmitPending();
+  void ProcessCompletions();
+  void ApplyCompletion(const storage::Completion& done, PendingBatch& batch);
+  void PauseAllReading();
+  void ResumeAllReading();
+
+  // deliver.cc: from a message to the sessions that subscribed
+  void Route(const MessagePtr& msg);
+  void Offer(Session* s, Delivery&& d);
+  bool CanSend(const Session* s, uint8_t qos) const;
+  void Send(Session* s, Delivery&& d, bool dup = false, uint16_t packet_id = 0);
+  void Pump(Session* s);
+  void StartCatchUp(Session* s, uint64_t key, Position& p);
+  void FinishCatchUp(SubscriberId sid, uint64_t key, storage::Result<storage::ReadResult>& r);
+  bool MatchSession(const Session* s, std::string_view topic, Delivery* d, uint8_t record_qos,
+                    bool record_retain) const;
+  void SendRetained(Session* s, const Subscription& sub);
+
+  // sessions.cc: creation, takeover, persistence, expiry, wills
+  Session* FindSession(const std::string& client_id);
+  Session* CreateSession(const std::string& client_id);
+  void DestroySession(Session* s, bool forget_persisted);
+  void Detach(Session* s, bool publish_will_now);
+  void PersistSession(Session* s);
+  void PersistCursors(Session* s);
+  void LoadSessions();
+  void LoadRetained();
+  void ExpireSessions(int64_t now_ms);
+  void ResumeSession(Session* s);
+  void AddSubscription(Session* s, const Subscription& sub);
+  void RemoveSubscription(Session* s, const std::string& key);
+  static std::string CursorName(const std::string& client_id) { return "s/" + client_id; }
 
   config::Config cfg_;
   std::string config_path_;
@@ -56,9 +188,44 @@ class Broker {
   std::vector<std::unique_ptr<Listener>> listeners_;
   uv_signal_t sigint_{}, sigterm_{}, sighup_{};
   uv_timer_t shutdown_timer_{};
+  uv_timer_t tick_{};
+  uv_check_t check_{};
+  uv_async_t storage_async_{};
   systemd::Watchdog watchdog_;
   bool stopping_ = false;
+  bool started_handles_ = false;
   int exit_code_ = 0;
+
+  std::string read_buffer_;
+  uint64_t next_conn_id_ = 1;
+  std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
+  std::vector<uint64_t> dirty_;
+
+  SubscriberId next_session_id_ = 1;
+  std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
+  std::unordered_map<SubscriberId, Session*> sessions_by_id_;
+  TopicTree tree_;
+  RetainedTree<MessagePtr> retained_;
+  std::unordered_map<std::string, size_t> shared_rr_;  // round-robin per group/filter
+
+  std::unique_ptr<storage::Log> log_;
+  StreamRouter router_;
+  storage::WriteBatch batch_;
+  PendingBatch pending_;
+  uint64_t next_token_ = 1;
+  std::deque<PendingBatch> submitted_;
+  // Per partition: one past the last offset the loop has routed (commits
+  // processed), the point where an offline session's reading starts.
+  std::unordered_map<uint64_t, uint64_t> routed_end_;
+  std::vector<storage::Completion> completions_;
+  bool storage_paused_ = false;
+  bool storage_failed_ = false;
+
+  // Scratch space reused by Route().
+  std::vector<SubMatch> match_subs_;
+  std::vector<SharedMatch> match_shared_;
+
+  BrokerStats stats_;
 };
 
 }  // namespace trib

@@ -84,7 +84,22 @@ struct Options {
   // queue drops back under its limit. Must be cheap and must not call the Log
   // (the daemon passes a uv_async_send).
   std::function<void()> notify;
+  // How often the idle writer looks for retention work (sooner while a
+  // backlog remains).
+  int64_t retention_interval_ms = 1000;
+
+  // Test hooks; leave empty in production.
+  // Called at each point where the log relies on an fsync having succeeded
+  // (after a commit's own fdatasync, after each mdb_env_sync). A non-zero
+  // return (an errno) makes the log treat that sync as failed.
+  std::function<int()> fsync_hook_for_test;
+  // Replace the wall clock (record timestamps, retention age) and the
+  // monotonic clock, both in ms.
+  std::function<int64_t()> wall_ms_for_test;
+  std::function<int64_t()> mono_ms_for_test;
 };
+
+class Writer;  // storage-internal
 
 // One record to append. Views: the bytes are copied by WriteBatch::Append.
 struct RecordIn {
@@ -133,6 +148,7 @@ class WriteBatch {
 
  private:
   friend class Log;
+  friend class Writer;
   struct Rep;
   std::unique_ptr<Rep> rep_;
 };
@@ -170,7 +186,7 @@ struct ReadResult {
 struct PartitionInfo {
   uint64_t start_offset = 0;  // first offset still stored
   uint64_t end_offset = 0;    // the offset the next append gets
-  uint64_t bytes = 0;         // stored bytes (batch values) in this partition
+  uint64_t bytes = 0;         // LMDB pages (data and time index) of this partition, in bytes
   int64_t first_timestamp_ms = 0;
   int64_t last_timestamp_ms = 0;
 };

@@ -1,0 +1,182 @@
+#include "daemon/connection.h"
+
+#include <cstring>
+
+#include "daemon/broker.h"
+#include "daemon/listener.h"
+#include "daemon/mqtt/frame.h"
+#include "platform/clock.h"
+#include "platform/log.h"
+
+namespace trib {
+
+namespace {
+template <class H>
+uv_handle_t* AsHandle(H* h) {
+  return reinterpret_cast<uv_handle_t*>(h);
+}
+template <class H>
+uv_stream_t* AsStream(H* h) {
+  return reinterpret_cast<uv_stream_t*>(h);
+}
+}  // namespace
+
+Connection::Connection(Broker* broker, uv_tcp_t* tcp, const config::ListenerConfig& listener,
+                       uint64_t id)
+    : broker_(broker), tcp_(tcp), listener_(listener), id_(id) {
+  tcp_->data = this;
+  sockaddr_storage addr{};
+  int len = sizeof addr;
+  if (uv_tcp_getpeername(tcp_, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+    peer_ = FormatAddress(reinterpret_cast<sockaddr*>(&addr));
+  connected_at_ms = last_read_ms = clock::MonoMs();
+}
+
+void Connection::Start() {
+  uv_tcp_nodelay(tcp_, 1);
+  int rc = uv_read_start(AsStream(tcp_), OnAlloc, OnRead);
+  if (rc != 0) Close(uv_strerror(rc));
+}
+
+void Connection::PauseReading() {
+  if (paused || state_ == State::kClosing) return;
+  paused = true;
+  uv_read_stop(AsStream(tcp_));
+}
+
+void Connection::ResumeReading() {
+  if (!paused || state_ == State::kClosing) return;
+  paused = false;
+  uv_read_start(AsStream(tcp_), OnAlloc, OnRead);
+}
+
+void Connection::Close(const char* why, bool flush) {
+  if (state_ == State::kClosing) return;
+  LOG_DEBUG("closing connection %s (%s): %s", peer_.c_str(),
+            client_id.empty() ? "-" : client_id.c_str(), why);
+  state_ = State::kClosing;
+  uv_read_stop(AsStream(tcp_));
+  broker_->OnConnectionClosing(this);
+  if (flush && !out_.empty() && !write_pending_) Flush();
+  if (write_pending_ && flush) {
+    close_after_write_ = true;  // OnWriteDone closes once the last bytes are out
+    return;
+  }
+  uv_close(AsHandle(tcp_), OnClosed);
+}
+
+void Connection::MarkDirty() {
+  if (dirty) return;
+  dirty = true;
+  broker_->MarkDirty(this);
+}
+
+void Connection::Flush() {
+  dirty = false;
+  if (write_pending_ || out_.empty()) return;
+  if (state_ == State::kClosing && !close_after_write_) return;
+  // Try the fast path first: most writes fit in the socket buffer at once.
+  uv_buf_t buf = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
+  int n = uv_try_write(AsStream(tcp_), &buf, 1);
+  if (n == static_cast<int>(out_.size())) {
+    out_.clear();
+    return;
+  }
+  if (n < 0 && n != UV_EAGAIN) {
+    out_.clear();
+    Close(uv_strerror(n));
+    return;
+  }
+  size_t done = n > 0 ? static_cast<size_t>(n) : 0;
+  writing_.assign(out_, done, std::string::npos);
+  out_.clear();
+  buf = uv_buf_init(writing_.data(), static_cast<unsigned>(writing_.size()));
+  write_req_.data = this;
+  int rc = uv_write(&write_req_, AsStream(tcp_), &buf, 1, OnWriteDone);
+  if (rc != 0) {
+    writing_.clear();
+    Close(uv_strerror(rc));
+    return;
+  }
+  write_pending_ = true;
+}
+
+void Connection::OnWriteDone(uv_write_t* req, int status) {
+  auto* c = static_cast<Connection*>(req->data);
+  c->write_pending_ = false;
+  c->writing_.clear();
+  if (c->close_after_write_) {
+    uv_close(AsHandle(c->tcp_), OnClosed);
+    return;
+  }
+  if (status < 0) {
+    c->Close(uv_strerror(status));
+    return;
+  }
+  if (c->state_ == State::kClosing) return;
+  c->Flush();
+  c->broker_->OnWritable(c);
+}
+
+void Connection::OnClosed(uv_handle_t* h) {
+  auto* c = static_cast<Connection*>(h->data);
+  delete reinterpret_cast<uv_tcp_t*>(h);
+  c->broker_->OnConnectionClosed(c);  // deletes c
+}
+
+void Connection::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* c = static_cast<Connection*>(h->data);
+  std::string& rb = c->broker_->read_buffer();
+  *buf = uv_buf_init(rb.data(), static_cast<unsigned>(rb.size()));
+}
+
+void Connection::OnRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+  auto* c = static_cast<Connection*>(s->data);
+  if (n < 0) {
+    c->broker_->OnPeerClosed(c, n == UV_EOF ? "connection closed by peer" : uv_strerror(static_cast<int>(n)));
+    return;
+  }
+  if (n == 0 || c->state_ == State::kClosing) return;
+  c->last_read_ms = clock::MonoMs();
+  c->Read(buf->base, static_cast<size_t>(n));
+}
+
+void Connection::Read(const char* data, size_t len) {
+  if (partial_.empty()) {
+    ssize_t used = Consume(data, len);
+    if (used < 0) return;
+    partial_.assign(data + used, len - used);
+    return;
+  }
+  partial_.append(data, len);
+  ssize_t used = Consume(partial_.data(), partial_.size());
+  if (used < 0) return;
+  partial_.erase(0, static_cast<size_t>(used));
+  if (partial_.capacity() > (256u << 10) && partial_.size() < (16u << 10)) partial_.shrink_to_fit();
+}
+
+ssize_t Connection::Consume(const char* data, size_t len) {
+  size_t pos = 0;
+  const uint32_t max = broker_->max_packet_size();
+  // Everything already read is processed even when reading gets paused: it is
+  // bounded by one read buffer, and pausing stops the next read.
+  while (pos < len && state_ != State::kClosing) {
+    const auto* p = reinterpret_cast<const uint8_t*>(data + pos);
+    mqtt::Frame f = mqtt::ReadFrame(p, len - pos, max);
+    if (f.status == mqtt::FrameStatus::kNeedMore) break;
+    if (f.status == mqtt::FrameStatus::kTooLarge) {
+      broker_->ProtocolFailure(this, mqtt::Status(mqtt::ReasonCode::kPacketTooLarge, "packet exceeds the maximum packet size"));
+      return -1;
+    }
+    if (f.status == mqtt::FrameStatus::kMalformed) {
+      broker_->ProtocolFailure(this, mqtt::Status(f.reason, f.why));
+      return -1;
+    }
+    broker_->OnPacket(this, f, mqtt::FrameBody(p, f));
+    pos += f.total_len;
+  }
+  if (state_ == State::kClosing) return -1;
+  return static_cast<ssize_t>(pos);
+}
+
+}  // namespace trib

@@ -1,0 +1,117 @@
+// Connection: one client's network connection (plain TCP for now).
+//
+// Reads into the broker's shared read buffer and cuts as many complete MQTT
+// packets out of each read as it holds; only a partial packet at the end is
+// copied into the connection's own buffer. Output is appended by the broker's
+// handlers to out() and written with one uv_write per loop iteration (Flush),
+// so many acks and deliveries share one system call.
+//
+// Owned by the Broker (connections_ map), freed only from its uv_close
+// callback. Thread: loop only. Failure: any protocol or I/O error ends in
+// Close(); a connection whose queued output passes its cap is closed.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "daemon/config.h"
+#include "daemon/mqtt/types.h"
+
+namespace trib {
+
+class Broker;
+struct Session;
+
+class Connection {
+ public:
+  enum class State { kNew, kConnected, kClosing };
+
+  Connection(Broker* broker, uv_tcp_t* tcp, const config::ListenerConfig& listener, uint64_t id);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void Start();
+  // Stops reading and writing, closes the socket; the broker frees this object
+  // from the close callback. Pending output is written first when `flush`.
+  void Close(const char* why, bool flush = false);
+  // Reading is paused while storage is over its queue limit.
+  void PauseReading();
+  void ResumeReading();
+
+  // Encoders append here; then MarkDirty() so the broker flushes this
+  // connection at the end of the loop iteration.
+  std::string* out() { return &out_; }
+  void MarkDirty();
+  // Starts a write of everything queued if none is in progress.
+  void Flush();
+  size_t queued_bytes() const { return out_.size() + writing_.size(); }
+
+  uint64_t id() const { return id_; }
+  State state() const { return state_; }
+  void set_state(State s) { state_ = s; }
+  const std::string& peer() const { return peer_; }
+  const config::ListenerConfig& listener() const { return listener_; }
+
+  // Protocol state, set by the CONNECT handler.
+  mqtt::Version version = mqtt::Version::k311;
+  Session* session = nullptr;
+  std::string client_id;  // for logs, also before a session exists
+  std::string username;
+  uint16_t keepalive_s = 0;     // as granted
+  uint32_t max_packet_out = 0;  // the client's Maximum Packet Size; 0 = no limit
+  uint16_t receive_max_out = 65535;  // the client's Receive Maximum
+  uint16_t topic_alias_max_out = 0;  // the client's Topic Alias Maximum
+  bool problem_info = true;          // Request Problem Information
+  int64_t connected_at_ms = 0;       // monotonic, at accept
+  int64_t last_read_ms = 0;          // monotonic
+  uint32_t inbound_unacked = 0;      // QoS 1/2 PUBLISH received and not yet acknowledged
+  std::vector<std::string> aliases_in;  // index = topic alias - 1
+  std::vector<std::pair<std::string, uint16_t>> aliases_out;
+  bool will_suppressed = false;  // DISCONNECT 0x00 received: no will
+  bool paused = false;
+  bool dirty = false;
+  // Acks owed to the client, in the order its PUBLISH packets arrived
+  // [MQTT-4.6.0-2/3]; an entry waits (ready=false) until storage committed.
+  struct AckEntry {
+    uint64_t seq;
+    uint16_t packet_id;
+    mqtt::PacketType type;
+    mqtt::ReasonCode reason;
+    bool ready;
+  };
+  std::vector<AckEntry> acks;
+  size_t acks_head = 0;
+  uint64_t next_ack_seq = 1;
+  // Publish rate limiting: tokens refilled per second.
+  double rate_tokens = 0;
+  int64_t rate_updated_ms = 0;
+
+ private:
+  static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void OnRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+  static void OnWriteDone(uv_write_t* req, int status);
+  static void OnClosed(uv_handle_t* h);
+
+  void Read(const char* data, size_t len);
+  // Decodes and dispatches every complete packet in [data, data+len); returns
+  // the bytes consumed, or -1 when the connection was closed.
+  ssize_t Consume(const char* data, size_t len);
+
+  Broker* broker_;
+  uv_tcp_t* tcp_;
+  config::ListenerConfig listener_;
+  uint64_t id_;
+  State state_ = State::kNew;
+  std::string peer_;
+  std::string partial_;  // an incomplete packet carried to the next read
+  std::string out_;
+  std::string writing_;
+  uv_write_t write_req_{};
+  bool write_pending_ = false;
+  bool close_after_write_ = false;
+};
+
+}  // namespace trib

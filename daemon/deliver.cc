@@ -1,0 +1,337 @@
+// Delivery: from a routed message to the sessions that subscribed, within each
+// client's in-flight window and output cap. Messages of a stream are never
+// queued in memory: a session that cannot take one marks the partition as
+// lagging and reads it back from the log (on the thread pool) when it can.
+#include <algorithm>
+
+#include "daemon/broker.h"
+#include "daemon/mqtt/topic.h"
+#include "platform/clock.h"
+#include "platform/log.h"
+
+namespace trib {
+namespace {
+
+constexpr size_t kCatchUpRecords = 256;
+constexpr size_t kCatchUpBytes = 256 * 1024;
+
+// Merges one more matching subscription into a delivery: the highest QoS
+// [MQTT-3.3.4-2] and every subscription identifier [MQTT-3.3.4-3].
+void Merge(const SubOptions& o, const Message& m, Delivery* d, bool* any) {
+  uint8_t q = std::min(o.qos, m.qos);
+  if (!*any || q > d->qos) d->qos = q;
+  // Retain As Published [MQTT-3.3.1-12]/[MQTT-3.3.1-13] for live messages.
+  d->retain = d->retain || (o.retain_as_published && m.retain);
+  if (o.subscription_id) d->subscription_ids.push_back(o.subscription_id);
+  *any = true;
+}
+
+}  // namespace
+
+void Broker::Route(const MessagePtr& msg) {
+  match_subs_.clear();
+  match_shared_.clear();
+  tree_.Match(msg->topic, &match_subs_, &match_shared_);
+  if (!match_subs_.empty()) {
+    std::sort(match_subs_.begin(), match_subs_.end(),
+              [](const SubMatch& a, const SubMatch& b) { return a.subscriber < b.subscriber; });
+    size_t i = 0;
+    while (i < match_subs_.size()) {
+      SubscriberId id = match_subs_[i].subscriber;
+      Delivery d;
+      d.msg = msg;
+      bool any = false;
+      for (; i < match_subs_.size() && match_subs_[i].subscriber == id; ++i) {
+        const SubOptions& o = match_subs_[i].options;
+        if (o.no_local && msg->origin == id) continue;  // [MQTT-3.8.3-3]
+        Merge(o, *msg, &d, &any);
+      }
+      if (!any) continue;
+      auto it = sessions_by_id_.find(id);
+      if (it != sessions_by_id_.end()) Offer(it->second, std::move(d));
+    }
+  }
+  // Shared subscriptions: one member per group gets it, round-robin,
+  // preferring members that are online and have room [MQTT-4.8.2-...].
+  for (const SharedMatch& sm : match_shared_) {
+    std::string key = std::string(sm.group) + '\0' + std::string(sm.filter);
+    size_t& rr = shared_rr_[key];
+    const auto& members = *sm.members;
+    const SubMatch* pick = nullptr;
+    for (size_t k = 0; k < members.size(); ++k) {
+      const SubMatch& cand = members[(rr + k) % members.size()];
+      auto it = sessions_by_id_.find(cand.subscriber);
+      if (it == sessions_by_id_.end()) continue;
+      if (!pick) pick = &cand;
+      if (CanSend(it->second, std::min(cand.options.qos, msg->qos))) {
+        pick = &cand;
+        rr = (rr + k + 1) % members.size();
+        break;
+      }
+    }
+    if (!pick) continue;
+    Delivery d;
+    d.msg = msg;
+    d.qos = std::min(pick->options.qos, msg->qos);
+    if (pick->options.subscription_id) d.subscription_ids.push_back(pick->options.subscription_id);
+    d.retain = pick->options.retain_as_published && msg->retain;
+    // Shared deliveries use the in-memory path (the member was chosen now).
+    auto it = sessions_by_id_.find(pick->subscriber);
+    Session* s = it->second;
+    if (CanSend(s, d.qos)) {
+      Send(s, std::move(d));
+    } else if (s->queue.size() < cfg_.limits.max_queued_messages && (s->conn || d.qos > 0)) {
+      s->queue.push_back(std::move(d));
+    } else {
+      ++stats_.dropped_queue;
+    }
+  }
+}
+
+bool Broker::CanSend(const Session* s, uint8_t qos) const {
+  const Connection* c = s->conn;
+  if (!c || c->state() != Connection::State::kConnected) return false;
+  if (c->queued_bytes() >= cfg_.limits.max_output_bytes) return false;
+  if (qos == 0) return true;
+  size_t window = std::min<size_t>(c->receive_max_out, cfg_.limits.max_inflight);
+  return s->inflight.size() < window;
+}
+
+void Broker::Offer(Session* s, Delivery&& d) {
+  const Message& m = *d.msg;
+  if (m.stored) {
+    Position& p = s->positions[PartitionKey(m.stream, m.partition)];
+    if (p.lagging || m.offset < p.next) {
+      if (p.lagging) {
+        p.live_end = std::max(p.live_end, m.offset + 1);
+        StartCatchUp(s, PartitionKey(m.stream, m.partition), p);
+      }
+      return;  // it will come from the log, or was already delivered
+    }
+    if (s->queue.empty() && CanSend(s, d.qos)) {
+      p.next = m.offset + 1;
+      s->positions_dirty = true;
+      Send(s, std::move(d));
+    } else {
+      p.next = m.offset;
+      p.lagging = true;  // read it back from the log when there is room
+      s->positions_dirty = true;
+    }
+    return;
+  }
+  if (s->queue.empty() && CanSend(s, d.qos)) {
+    Send(s, std::move(d));
+    return;
+  }
+  // Not stored: queue, bounded. An offline session keeps only QoS>0
+  // [MQTT-3.1.2-5] (QoS 0 may be dropped).
+  if ((s->conn || d.qos > 0) && s->queue.size() < cfg_.limits.max_queued_messages) {
+    s->queue.push_back(std::move(d));
+  } else {
+    ++s->dropped;
+    ++stats_.dropped_queue;
+  }
+}
+
+void Broker::Send(Session* s, Delivery&& d, bool dup, uint16_t packet_id) {
+  Connection* c = s->conn;
+  const Message& m = *d.msg;
+  mqtt::PublishOut out;
+  out.topic = m.topic;
+  out.payload = m.payload;
+  out.qos = d.qos;
+  out.retain = d.retain;
+  out.dup = dup;
+  if (m.expires_at_ms) {
+    int64_t left = m.expires_at_ms - clock::WallMs();
+    if (left <= 0) {  // [MQTT-3.3.2-5]: expired messages are not delivered
+      ++stats_.expired;
+      return;
+    }
+    out.message_expiry_interval = static_cast<uint32_t>((left + 999) / 1000);  // [MQTT-3.3.2-6]
+  }
+  if (c->version == mqtt::Version::k5) {
+    out.raw_properties = m.properties;
+    out.subscription_identifiers = d.subscription_ids;
+  }
+  if (c->max_packet_out && mqtt::PublishSize(c->version, out) > c->max_packet_out) {
+    // [MQTT-3.1.2-25]: never send more than the client's Maximum Packet Size;
+    // the message is discarded for this client.
+    ++stats_.dropped_queue;
+    return;
+  }
+  if (d.qos > 0) {
+    out.packet_id = packet_id ? packet_id : s->NextPacketId();
+    OutFlight f;
+    f.packet_id = out.packet_id;
+    mqtt::EncodePublish(c->out(), c->version, out);
+    f.d = std::move(d);
+    if (!dup) s->inflight.push_back(std::move(f));
+  } else {
+    mqtt::EncodePublish(c->out(), c->version, out);
+  }
+  ++stats_.messages_out;
+  c->MarkDirty();
+}
+
+// Fills the window from the queue, then lets lagging partitions read on.
+void Broker::Pump(Session* s) {
+  while (!s->queue.empty() && CanSend(s, s->queue.front().qos)) {
+    Delivery d = std::move(s->queue.front());
+    s->queue.pop_front();
+    Send(s, std::move(d));
+  }
+  if (!s->queue.empty()) return;
+  for (auto& [key, p] : s->positions) {
+    if (p.lagging && !p.reading) StartCatchUp(s, key, p);
+  }
+}
+
+namespace {
+struct ReadWork {
+  uv_work_t req;
+  Broker* broker;
+  storage::Log* log;
+  SubscriberId session;
+  uint64_t key;
+  uint64_t from;
+  storage::Result<storage::ReadResult> result{storage::Error::kClosed, "not run"};
+};
+}  // namespace
+
+void Broker::StartCatchUp(Session* s, uint64_t key, Position& p) {
+  if (p.reading || !s->conn || !CanSend(s, 0)) return;
+  p.reading = true;
+  auto* w = new ReadWork{};
+  w->req.data = w;
+  w->broker = this;
+  w->log = log_.get();
+  w->session = s->id;
+  w->key = key;
+  w->from = p.next;
+  // LMDB reads may touch the disk: they run on libuv's thread pool so the
+  // loop never waits for them.
+  uv_queue_work(
+      &loop_, &w->req,
+      [](uv_work_t* req) {
+        auto* w = static_cast<ReadWork*>(req->data);
+        w->result = w->log->Read(static_cast<storage::StreamId>(w->key >> 32),
+                                 static_cast<uint32_t>(w->key), w->from, kCatchUpRecords,
+                                 kCatchUpBytes);
+      },
+      [](uv_work_t* req, int) {
+        auto* w = static_cast<ReadWork*>(req->data);
+        w->broker->FinishCatchUp(w->session, w->key, w->result);
+        delete w;
+      });
+}
+
+bool Broker::MatchSession(const Session* s, std::string_view topic, Delivery* d,
+                          uint8_t record_qos, bool record_retain) const {
+  bool any = false;
+  for (const auto& [k, sub] : s->subscriptions) {
+    if (!sub.group.empty() || !mqtt::TopicMatches(sub.filter, topic)) continue;
+    uint8_t q = std::min(sub.options.qos, record_qos);
+    if (!any || q > d->qos) d->qos = q;
+    d->retain = d->retain || (sub.options.retain_as_published && record_retain);
+    if (sub.options.subscription_id) d->subscription_ids.push_back(sub.options.subscription_id);
+    any = true;
+  }
+  return any;
+}
+
+void Broker::FinishCatchUp(SubscriberId sid, uint64_t key, storage::Result<storage::ReadResult>& r) {
+  auto it = sessions_by_id_.find(sid);
+  if (it == sessions_by_id_.end()) return;
+  Session* s = it->second;
+  auto pit = s->positions.find(key);
+  if (pit == s->positions.end()) return;
+  Position& p = pit->second;
+  p.reading = false;
+  auto sk = static_cast<storage::StreamId>(key >> 32);
+  auto part = static_cast<uint32_t>(key);
+  if (!r.ok()) {
+    if (r.status().code() == storage::Error::kOutOfRange) {
+      // Retention removed what this session had not read: skip to the start.
+      auto info = log_->Info(sk, part);
+      if (info.ok()) {
+        LOG_INFO("client %s: records %llu..%llu were removed by retention before delivery",
+                 s->client_id.c_str(), static_cast<unsigned long long>(p.next),
+                 static_cast<unsigned long long>(info->start_offset));
+        p.next = info->start_offset;
+        s->positions_dirty = true;
+        StartCatchUp(s, key, p);
+      }
+      return;
+    }
+    LOG_ERROR("client %s: reading the log failed: %s", s->client_id.c_str(), r.status().message().c_str());
+    return;
+  }
+  storage::ReadResult& rr = r.value();
+  if (rr.records.empty()) {
+    p.next = std::max(p.next, rr.next_offset);
+    if (p.next < p.live_end) {
+      StartCatchUp(s, key, p);  // a commit landed after this read: read again
+      return;
+    }
+    p.lagging = false;  // caught up: live delivery takes over
+    return;
+  }
+  for (const storage::Record& rec : rr.records) {
+    if (rec.offset < p.next) continue;
+    Delivery d;
+    if (!MatchSession(s, rec.topic, &d, rec.qos, rec.retain)) {
+      p.next = rec.offset + 1;
+      continue;
+    }
+    if (!CanSend(s, d.qos)) return;  // stays lagging; Pump resumes on acks/writes
+    auto m = std::make_shared<Message>();
+    m->topic = std::string(rec.topic);
+    m->payload = std::string(rec.payload);
+    m->qos = rec.qos;
+    m->retain = rec.retain;
+    m->stored = true;
+    m->stream = sk;
+    m->partition = part;
+    m->offset = rec.offset;
+    m->timestamp_ms = rec.timestamp_ms;
+    if (!rec.properties.empty()) {
+      mqtt::Properties props;
+      if (mqtt::ParseProperties(rec.properties, mqtt::PropertyContext::kPublish, &props).ok()) {
+        if (props.message_expiry_interval)
+          m->expires_at_ms = rec.timestamp_ms + int64_t{*props.message_expiry_interval} * 1000;
+        props.message_expiry_interval.reset();
+        mqtt::AppendProperties(&m->properties, props);
+      }
+    }
+    d.msg = std::move(m);
+    p.next = rec.offset + 1;
+    s->positions_dirty = true;
+    Send(s, std::move(d));
+  }
+  p.next = std::max(p.next, rr.next_offset);
+  StartCatchUp(s, key, p);  // read on while there is room
+}
+
+void Broker::SendRetained(Session* s, const Subscription& sub) {
+  std::vector<std::pair<std::string_view, const MessagePtr*>> found;
+  retained_.Match(sub.filter, &found);
+  int64_t now = clock::WallMs();
+  for (const auto& [topic, mp] : found) {
+    const MessagePtr& m = *mp;
+    if (m->expires_at_ms && m->expires_at_ms <= now) continue;
+    Delivery d;
+    d.msg = m;
+    d.qos = std::min(sub.options.qos, m->qos);
+    d.retain = true;  // [MQTT-3.3.1-9]
+    if (sub.options.subscription_id) d.subscription_ids.push_back(sub.options.subscription_id);
+    // Retained copies take the in-memory path even when a stream stored them.
+    if (s->queue.empty() && CanSend(s, d.qos)) {
+      Send(s, std::move(d));
+    } else if (s->queue.size() < cfg_.limits.max_queued_messages) {
+      s->queue.push_back(std::move(d));
+    }
+  }
+}
+
+}  // namespace trib

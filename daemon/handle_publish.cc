@@ -1,0 +1,74 @@
+// PUBLISH from a client: topic aliases, receive maximum, QoS 2 duplicate
+// detection, then Ingest() (storage or straight delivery).
+#include "daemon/broker.h"
+#include "daemon/mqtt/topic.h"
+#include "platform/log.h"
+
+namespace trib {
+namespace {
+constexpr uint16_t kTopicAliasMaximum = 64;  // as advertised in CONNACK
+}  // namespace
+
+void Broker::HandlePublish(Connection* c, uint8_t flags, std::string_view body) {
+  mqtt::Publish p;
+  mqtt::Status st = mqtt::DecodePublish(flags, body, c->version, &p);
+  if (!st.ok()) return ProtocolFailure(c, st);
+  ++stats_.messages_in;
+  stats_.bytes_in += body.size();
+
+  std::string_view topic = p.topic;
+  if (p.props.topic_alias) {
+    uint16_t a = *p.props.topic_alias;
+    if (a > kTopicAliasMaximum) {  // [MQTT-3.3.2-9]
+      return ProtocolFailure(c, mqtt::Status(mqtt::ReasonCode::kTopicAliasInvalid,
+                                             "topic alias above the maximum"));
+    }
+    if (!topic.empty()) {
+      if (c->aliases_in.size() < a) c->aliases_in.resize(a);
+      c->aliases_in[a - 1] = std::string(topic);
+    } else if (a > c->aliases_in.size() || c->aliases_in[a - 1].empty()) {
+      return ProtocolFailure(c, mqtt::ProtocolError("unknown topic alias"));  // [MQTT-3.3.4-?]
+    } else {
+      topic = c->aliases_in[a - 1];
+    }
+  } else if (topic.empty()) {
+    return ProtocolFailure(c, mqtt::ProtocolError("empty topic without a topic alias"));
+  }
+  if (topic.size() > cfg_.limits.max_topic_length ||
+      mqtt::CountTopicLevels(topic) > cfg_.limits.max_topic_levels) {
+    return ProtocolFailure(c, mqtt::Status(mqtt::ReasonCode::kTopicNameInvalid,
+                                           "topic exceeds the configured length or levels"));
+  }
+
+  if (p.qos > 0) {
+    // [MQTT-3.3.4-7]/[MQTT-3.3.4-8]: more unacknowledged QoS>0 PUBLISH than
+    // the Receive Maximum we advertised.
+    if (c->version == mqtt::Version::k5 && c->inbound_unacked >= cfg_.limits.max_inflight) {
+      return ProtocolFailure(c, mqtt::Status(mqtt::ReasonCode::kReceiveMaximumExceeded,
+                                             "receive maximum exceeded"));
+    }
+    ++c->inbound_unacked;
+  }
+  Session* s = c->session;
+  if (topic.size() >= 4 && topic.compare(0, 4, "$SYS") == 0) {
+    // Clients may not publish into the broker's own $SYS tree.
+    if (p.qos == 1) QueueAck(c, mqtt::PacketType::kPuback, p.packet_id, true, mqtt::ReasonCode::kNotAuthorized);
+    if (p.qos == 2) QueueAck(c, mqtt::PacketType::kPubrec, p.packet_id, true, mqtt::ReasonCode::kNotAuthorized);
+    return;
+  }
+  uint64_t ack_seq = 0;
+  if (p.qos == 1) {
+    ack_seq = QueueAck(c, mqtt::PacketType::kPuback, p.packet_id, false);
+  } else if (p.qos == 2) {
+    if (!s->qos2_in.insert(p.packet_id).second) {
+      // A resend of a message we already have: acknowledge, do not store or
+      // deliver it again [MQTT-4.3.3-9].
+      QueueAck(c, mqtt::PacketType::kPubrec, p.packet_id, true);
+      return;
+    }
+    ack_seq = QueueAck(c, mqtt::PacketType::kPubrec, p.packet_id, false);
+  }
+  Ingest(c, p, topic, ack_seq);
+}
+
+}  // namespace trib

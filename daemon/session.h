@@ -1,0 +1,101 @@
+// Session: the MQTT session state of one client id, which outlives its network
+// connection when the client asked for a persistent session.
+//
+// Holds the subscriptions, the outbound in-flight window (QoS 1/2 messages
+// sent and not yet acknowledged), the inbound QoS 2 packet ids awaiting
+// PUBREL, a bounded queue for messages that are in no stream, and, per stream
+// partition, the position the session has delivered up to. Messages of a
+// stream are never queued here: a session that cannot take one marks that
+// partition as lagging and later reads it back from the log from its position.
+//
+// Owned by the Broker (sessions_ map). Thread: loop only.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "daemon/message.h"
+#include "daemon/topic_tree.h"
+
+namespace trib {
+
+class Connection;
+
+struct Subscription {
+  std::string filter;  // without the $share/<group>/ prefix
+  std::string group;   // "" for a plain subscription
+  SubOptions options;
+};
+
+// One message waiting to be sent (or re-sent) to this session.
+struct Delivery {
+  MessagePtr msg;
+  uint8_t qos = 0;
+  bool retain = false;
+  std::vector<uint32_t> subscription_ids;
+};
+
+struct OutFlight {
+  uint16_t packet_id = 0;
+  Delivery d;
+  bool pubrec_received = false;  // QoS 2: PUBREL sent, waiting for PUBCOMP
+};
+
+// How far a session has delivered one stream partition.
+struct Position {
+  uint64_t next = 0;     // the next offset to deliver
+  bool lagging = false;  // records from `next` on must be read from the log
+  bool reading = false;  // a log read is in progress
+  // One past the highest offset offered live while lagging: a read that ends
+  // below it raced with that commit and must read again before going live.
+  uint64_t live_end = 0;
+};
+
+inline uint64_t PartitionKey(storage::StreamId s, uint32_t p) {
+  return (uint64_t{s} << 32) | p;
+}
+
+struct Session {
+  SubscriberId id = 0;
+  std::string client_id;
+  Connection* conn = nullptr;  // null while offline
+  // Session Expiry Interval in seconds (0: ends with the connection;
+  // 0xFFFFFFFF: never). 3.1.1 clean session=0 maps to "never".
+  uint32_t expiry_interval = 0;
+  int64_t offline_since_ms = 0;  // monotonic, while offline
+
+  std::map<std::string, Subscription> subscriptions;  // key: the filter as subscribed
+
+  uint16_t last_packet_id = 0;
+  std::deque<OutFlight> inflight;        // send order
+  std::deque<Delivery> queue;            // waiting for window space or a connection
+  std::unordered_set<uint16_t> qos2_in;  // inbound QoS 2 ids awaiting PUBREL
+  std::unordered_map<uint64_t, Position> positions;
+  bool positions_dirty = false;  // cursors changed since last persisted
+  bool stored = false;           // has a record in the sessions table
+
+  // The will of the current connection (moved here at CONNECT).
+  MessagePtr will;
+  uint32_t will_delay = 0;       // seconds
+  int64_t will_due_ms = 0;       // monotonic; 0 = no pending delayed will
+  uint64_t dropped = 0;          // messages dropped by the queue bound
+
+  bool persistent() const { return expiry_interval > 0; }
+
+  // A packet id not in use by the in-flight window [MQTT-2.2.1-3].
+  uint16_t NextPacketId() {
+    for (;;) {
+      if (++last_packet_id == 0) last_packet_id = 1;
+      bool used = false;
+      for (const OutFlight& f : inflight) used |= f.packet_id == last_packet_id;
+      if (!used) return last_packet_id;
+    }
+  }
+};
+
+}  // namespace trib

@@ -1,0 +1,238 @@
+// Sessions: creation, takeover, persistence across restarts (subscriptions in
+// the `sessions` table, stream positions as cursors), expiry and wills.
+#include <nlohmann/json.hpp>
+
+#include "daemon/broker.h"
+#include "platform/clock.h"
+#include "platform/log.h"
+
+namespace trib {
+
+Session* Broker::FindSession(const std::string& client_id) {
+  auto it = sessions_.find(client_id);
+  return it == sessions_.end() ? nullptr : it->second.get();
+}
+
+Session* Broker::CreateSession(const std::string& client_id) {
+  auto s = std::make_unique<Session>();
+  s->id = next_session_id_++;
+  s->client_id = client_id;
+  Session* raw = s.get();
+  sessions_by_id_[raw->id] = raw;
+  sessions_[client_id] = std::move(s);
+  return raw;
+}
+
+void Broker::AddSubscription(Session* s, const Subscription& sub) {
+  std::string key = sub.group.empty() ? sub.filter : "$share/" + sub.group + "/" + sub.filter;
+  if (sub.group.empty()) {
+    tree_.Subscribe(sub.filter, s->id, sub.options);
+  } else {
+    tree_.SubscribeShared(sub.group, sub.filter, s->id, sub.options);
+  }
+  s->subscriptions[key] = sub;
+}
+
+void Broker::RemoveSubscription(Session* s, const std::string& key) {
+  auto it = s->subscriptions.find(key);
+  if (it == s->subscriptions.end()) return;
+  if (it->second.group.empty()) {
+    tree_.Unsubscribe(it->second.filter, s->id);
+  } else {
+    tree_.UnsubscribeShared(it->second.group, it->second.filter, s->id);
+  }
+  s->subscriptions.erase(it);
+}
+
+void Broker::DestroySession(Session* s, bool forget_persisted) {
+  std::vector<std::string> keys;
+  for (const auto& [k, sub] : s->subscriptions) keys.push_back(k);
+  for (const std::string& k : keys) RemoveSubscription(s, k);
+  if (forget_persisted && s->stored) {
+    batch_.DeleteSession(s->client_id);
+    batch_.DeleteCursors(CursorName(s->client_id));
+  }
+  if (s->conn) s->conn->session = nullptr;
+  sessions_by_id_.erase(s->id);
+  sessions_.erase(s->client_id);  // frees s
+}
+
+void Broker::Detach(Session* s, bool publish_will) {
+  s->conn = nullptr;
+  s->offline_since_ms = clock::MonoMs();
+  if (!s->persistent()) {
+    if (publish_will && s->will) PublishWill(s);
+    DestroySession(s, /*forget_persisted=*/true);
+    return;
+  }
+  // From now on every stream record is read back from the log on resume:
+  // fix a position for each partition the session has not seen yet, at the
+  // end the loop has routed so far.
+  for (const auto& [key, end] : routed_end_) {
+    auto [it, added] = s->positions.try_emplace(key);
+    if (added) it->second.next = end;
+    it->second.lagging = true;
+  }
+  s->positions_dirty = true;
+  PersistCursors(s);
+  if (!publish_will || !s->will) {
+    s->will.reset();
+    return;
+  }
+  uint32_t delay = std::min(s->will_delay, s->expiry_interval);
+  if (delay == 0) {
+    PublishWill(s);
+  } else {
+    s->will_due_ms = s->offline_since_ms + int64_t{delay} * 1000;  // [MQTT-3.1.3-9]
+  }
+}
+
+void Broker::ResumeSession(Session* s) {
+  Connection* c = s->conn;
+  // [MQTT-4.4.0-1]: resend unacknowledged PUBLISH (DUP=1, same packet ids)
+  // and PUBREL, in their original order.
+  for (OutFlight& f : s->inflight) {
+    if (f.pubrec_received) {
+      mqtt::EncodeAck(c->out(), c->version, mqtt::PacketType::kPubrel, f.packet_id);
+    } else {
+      Delivery d = f.d;
+      Send(s, std::move(d), /*dup=*/true, f.packet_id);
+    }
+  }
+  c->MarkDirty();
+  Pump(s);
+}
+
+void Broker::PersistSession(Session* s) {
+  if (!s->persistent()) {
+    if (s->stored) {
+      batch_.DeleteSession(s->client_id);
+      batch_.DeleteCursors(CursorName(s->client_id));
+      s->stored = false;
+    }
+    return;
+  }
+  nlohmann::json j;
+  j["v"] = 1;
+  j["expiry"] = s->expiry_interval;
+  nlohmann::json subs = nlohmann::json::array();
+  for (const auto& [k, sub] : s->subscriptions) {
+    subs.push_back({{"f", sub.filter}, {"g", sub.group}, {"q", sub.options.qos},
+                    {"nl", sub.options.no_local}, {"rap", sub.options.retain_as_published},
+                    {"rh", sub.options.retain_handling}, {"id", sub.options.subscription_id}});
+  }
+  j["subs"] = subs;
+  batch_.PutSession(s->client_id, j.dump());
+  s->stored = true;
+}
+
+void Broker::PersistCursors(Session* s) {
+  if (!s->positions_dirty || !s->persistent()) return;
+  std::unordered_map<uint64_t, uint64_t> cursor;
+  for (const auto& [key, p] : s->positions) cursor[key] = p.next;
+  // Unacknowledged deliveries must come again after a restart.
+  for (const OutFlight& f : s->inflight) {
+    const Message& m = *f.d.msg;
+    if (!m.stored) continue;
+    uint64_t key = PartitionKey(m.stream, m.partition);
+    auto it = cursor.find(key);
+    if (it != cursor.end() && m.offset < it->second) it->second = m.offset;
+  }
+  std::string name = CursorName(s->client_id);
+  for (const auto& [key, next] : cursor) {
+    batch_.CommitCursor(name, static_cast<storage::StreamId>(key >> 32), static_cast<uint32_t>(key),
+                        next);
+  }
+  s->positions_dirty = false;
+}
+
+void Broker::LoadSessions() {
+  size_t n = 0;
+  storage::Status st = log_->ForEachSession([&](std::string_view id, std::string_view value) {
+    nlohmann::json j = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object() || j.value("v", 0) != 1) {
+      LOG_WARN("stored session %.*s is unreadable; ignoring it", static_cast<int>(id.size()), id.data());
+      return;
+    }
+    Session* s = CreateSession(std::string(id));
+    s->expiry_interval = j.value("expiry", 0u);
+    s->offline_since_ms = clock::MonoMs();
+    s->stored = true;
+    if (j.contains("subs") && j["subs"].is_array()) {
+      for (const auto& e : j["subs"]) {
+        if (!e.is_object()) continue;
+        Subscription sub;
+        sub.filter = e.value("f", "");
+        sub.group = e.value("g", "");
+        sub.options.qos = e.value("q", 0);
+        sub.options.no_local = e.value("nl", false);
+        sub.options.retain_as_published = e.value("rap", false);
+        sub.options.retain_handling = e.value("rh", 0);
+        sub.options.subscription_id = e.value("id", 0u);
+        if (!sub.filter.empty()) AddSubscription(s, sub);
+      }
+    }
+    for (const storage::Log::CursorEntry& ce : log_->ListCursors(CursorName(s->client_id))) {
+      Position& p = s->positions[PartitionKey(ce.stream, ce.partition)];
+      p.next = ce.next_offset;
+      p.lagging = true;
+    }
+    ++n;
+  });
+  if (!st.ok()) LOG_ERROR("loading sessions: %s", st.message().c_str());
+  if (n) LOG_INFO("restored %zu persistent session(s)", n);
+  // Where each partition ends now: positions of sessions that go offline
+  // start there for partitions they have not seen.
+  for (const auto& [id, spec] : log_->ListStreams()) {
+    for (uint32_t p = 0; p < spec.partitions; ++p) {
+      auto info = log_->Info(id, p);
+      if (info.ok()) routed_end_[PartitionKey(id, p)] = info->end_offset;
+    }
+  }
+}
+
+void Broker::LoadRetained() {
+  size_t n = 0;
+  storage::Status st = log_->ForEachRetained([&](std::string_view topic, std::string_view v) {
+    if (v.size() < 13) return;
+    auto m = std::make_shared<Message>();
+    m->topic = std::string(topic);
+    m->qos = static_cast<uint8_t>(v[0]) & 3;
+    int64_t exp = 0;
+    for (int i = 1; i <= 8; ++i) exp = (exp << 8) | static_cast<uint8_t>(v[i]);
+    uint32_t plen = 0;
+    for (int i = 9; i <= 12; ++i) plen = (plen << 8) | static_cast<uint8_t>(v[i]);
+    if (plen > v.size() - 13) return;
+    m->expires_at_ms = exp;
+    m->properties = std::string(v.substr(13, plen));
+    m->payload = std::string(v.substr(13 + plen));
+    m->retain = true;
+    retained_.Set(topic, m);
+    ++n;
+  });
+  if (!st.ok()) LOG_ERROR("loading retained messages: %s", st.message().c_str());
+  if (n) LOG_INFO("restored %zu retained message(s)", n);
+}
+
+void Broker::ExpireSessions(int64_t now) {
+  std::vector<Session*> ended;
+  for (auto& [id, sp] : sessions_) {
+    Session* s = sp.get();
+    if (s->conn) {
+      PersistCursors(s);
+      continue;
+    }
+    if (s->will_due_ms && now >= s->will_due_ms) PublishWill(s);
+    if (s->expiry_interval != 0xFFFFFFFFu &&
+        now - s->offline_since_ms >= int64_t{s->expiry_interval} * 1000) {
+      ended.push_back(s);
+    }
+  }
+  for (Session* s : ended) {
+    LOG_DEBUG("session %s expired", s->client_id.c_str());
+    if (s->will) PublishWill(s);  // the session ends before the will delay
+    DestroySession(s, /*forget_persisted=*/true);
+  }
+}
+
+}  // namespace trib

@@ -1,0 +1,319 @@
+// Log reads: records, time lookups, partition info, cursors, retained
+// messages and sessions. Each call uses one short read transaction.
+
+#include <lmdb.h>
+
+#include <cstring>
+
+#include "platform/log.h"
+#include "storage/batch.h"
+#include "storage/keys.h"
+#include "storage/log_impl.h"
+
+namespace trib::storage {
+namespace {
+
+MDB_val Val(const std::string& s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
+uint64_t KeyOffset(const MDB_val& k) { return k.mv_size == 8 ? GetBE64(k.mv_data) : 0; }
+
+// A read cursor on one partition's batches.
+class BatchCursor {
+ public:
+  BatchCursor(MDB_txn* txn, MDB_dbi dbi) { rc_ = mdb_cursor_open(txn, dbi, &c_); }
+  ~BatchCursor() {
+    if (c_ != nullptr) mdb_cursor_close(c_);
+  }
+  BatchCursor(const BatchCursor&) = delete;
+  BatchCursor& operator=(const BatchCursor&) = delete;
+  int rc() const { return rc_; }
+  // Moves to the batch holding `offset` (the greatest key <= offset). Returns
+  // MDB_NOTFOUND when the partition is empty, or *below with the first key
+  // when every batch starts after `offset`.
+  int Seek(uint64_t offset, bool* below) {
+    *below = false;
+    char kb[8];
+    PutBE64(kb, offset);
+    k_ = MDB_val{8, kb};
+    int rc = mdb_cursor_get(c_, &k_, &v_, MDB_SET_RANGE);
+    if (rc == 0 && KeyOffset(k_) == offset) return 0;
+    if (rc == MDB_NOTFOUND) return mdb_cursor_get(c_, &k_, &v_, MDB_LAST);
+    if (rc != 0) return rc;
+    rc = mdb_cursor_get(c_, &k_, &v_, MDB_PREV);
+    if (rc == MDB_NOTFOUND) {
+      *below = true;
+      return mdb_cursor_get(c_, &k_, &v_, MDB_FIRST);
+    }
+    return rc;
+  }
+  int Next() { return mdb_cursor_get(c_, &k_, &v_, MDB_NEXT); }
+  int Prev() { return mdb_cursor_get(c_, &k_, &v_, MDB_PREV); }
+  uint64_t base() const { return KeyOffset(k_); }
+  const void* data() const { return v_.mv_data; }
+  size_t size() const { return v_.mv_size; }
+
+ private:
+  MDB_cursor* c_ = nullptr;
+  int rc_ = 0;
+  MDB_val k_{}, v_{};
+};
+
+// Decodes a whole batch into `out` (views into the value or *scratch).
+// Returns nullptr or why the batch is corrupt.
+const char* DecodeBatch(const void* data, size_t size, BatchHeader* h, std::string* scratch,
+                        std::vector<RecordView>* out) {
+  out->clear();
+  if (const char* why = CheckBatch(data, size, h)) return why;
+  std::string_view body;
+  if (const char* why = BatchBody(data, *h, scratch, &body)) return why;
+  RecordReader reader(body);
+  RecordView r;
+  while (out->size() <= h->count && reader.Next(&r)) out->push_back(r);
+  if (reader.failed()) return "malformed record";
+  if (out->size() != h->count || reader.position() != body.data() + body.size())
+    return "record count mismatch";
+  return nullptr;
+}
+
+struct Placed {  // a record copied into the result buffer
+  uint64_t offset;
+  int64_t ts;
+  size_t pos, len;
+};
+
+void BuildRecords(ReadResult* out, const std::vector<Placed>& placed) {
+  const std::string& buf = out->buffers[0];
+  out->records.reserve(placed.size());
+  for (const Placed& p : placed) {
+    RecordReader reader(std::string_view(buf.data() + p.pos, p.len));
+    RecordView v;
+    if (!reader.Next(&v)) continue;  // copied from a checked batch: cannot happen
+    Record r;
+    r.offset = p.offset;
+    r.timestamp_ms = p.ts;
+    r.key = v.key;
+    r.topic = v.topic;
+    r.payload = v.payload;
+    r.properties = v.properties;
+    r.qos = v.qos;
+    r.retain = v.retain;
+    out->records.push_back(r);
+  }
+}
+
+}  // namespace
+
+Result<ReadResult> Log::Read(StreamId stream, uint32_t partition, uint64_t from,
+                             size_t max_records, size_t max_bytes) const {
+  Status err;
+  const PartitionState* p = impl_->catalog.Find(stream, partition, &err);
+  if (p == nullptr) return err;
+  const PartitionInfo info = p->Snapshot();  // before the txn: the txn sees at least this
+  ReadTxn txn(impl_->env);
+  if (!txn.ok()) return MdbStatus(txn.rc(), "read transaction");
+  BatchCursor cur(txn.get(), p->data_dbi);
+  if (cur.rc() != 0) return MdbStatus(cur.rc(), "read cursor");
+  ReadResult out;
+  out.next_offset = from;
+  out.buffers.emplace_back();
+  bool below;
+  int rc = cur.Seek(from, &below);
+  if ((rc == 0 && below) || (rc == MDB_NOTFOUND && from < info.start_offset)) {
+    const uint64_t start = rc == 0 ? cur.base() : info.start_offset;
+    return Status(Error::kOutOfRange, "offset " + std::to_string(from) +
+                                          " is below the partition start " + std::to_string(start));
+  }
+  std::vector<Placed> placed;
+  std::vector<RecordView> views;
+  std::string scratch;
+  size_t bytes = 0;
+  while (rc == 0 && placed.size() < max_records) {
+    const uint64_t base = cur.base();
+    BatchHeader h;
+    const char* why = DecodeBatch(cur.data(), cur.size(), &h, &scratch, &views);
+    if (why != nullptr) {
+      rc = cur.Next();
+      const uint64_t next =
+          rc == 0 ? cur.base() : std::max(info.end_offset, base + 1);
+      const uint64_t skip_from = std::max(base, out.next_offset);
+      LOG_ERROR("storage: corrupt batch in stream %u partition %u at offset %llu (%s); skipping",
+                stream, partition, static_cast<unsigned long long>(base), why);
+      impl_->counters.corrupt_batches++;
+      if (next > skip_from) {
+        out.skipped += next - skip_from;
+        out.next_offset = next;
+      }
+      continue;
+    }
+    bool full = false;
+    for (size_t i = 0; i < views.size(); i++) {
+      const uint64_t off = base + i;
+      if (off < out.next_offset) continue;
+      const RecordView& v = views[i];
+      if (placed.size() >= max_records ||
+          (!placed.empty() && bytes + v.encoded.size() > max_bytes)) {
+        full = true;
+        break;
+      }
+      placed.push_back({off, h.first_ts + v.ts_delta, out.buffers[0].size(), v.encoded.size()});
+      out.buffers[0].append(v.encoded);
+      bytes += v.encoded.size();
+      out.next_offset = off + 1;
+    }
+    if (full) break;
+    rc = cur.Next();
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return MdbStatus(rc, "reading batches");
+  BuildRecords(&out, placed);
+  return out;
+}
+
+Result<uint64_t> Log::OffsetForTime(StreamId stream, uint32_t partition, int64_t t_ms) const {
+  Status err;
+  const PartitionState* p = impl_->catalog.Find(stream, partition, &err);
+  if (p == nullptr) return err;
+  const PartitionInfo info = p->Snapshot();
+  ReadTxn txn(impl_->env);
+  if (!txn.ok()) return MdbStatus(txn.rc(), "read transaction");
+  // The last index entry older than t: every offset before it is older too.
+  uint64_t scan_from = 0;
+  {
+    BatchCursor idx(txn.get(), p->time_dbi);
+    if (idx.rc() != 0) return MdbStatus(idx.rc(), "time index cursor");
+    bool below;
+    const uint64_t tk = TimeKey(t_ms);
+    int rc = idx.Seek(tk, &below);  // the greatest key <= tk
+    if (rc == 0 && !below && idx.base() == tk) rc = idx.Prev();
+    if (rc == 0 && !below && idx.size() == 8) scan_from = GetBE64(idx.data());
+  }
+  BatchCursor cur(txn.get(), p->data_dbi);
+  if (cur.rc() != 0) return MdbStatus(cur.rc(), "read cursor");
+  bool below;
+  int rc = cur.Seek(scan_from, &below);
+  std::vector<RecordView> views;
+  std::string scratch;
+  while (rc == 0) {
+    const uint64_t base = cur.base();
+    const void* data = cur.data();
+    const size_t size = cur.size();
+    BatchHeader next_h;
+    rc = cur.Next();
+    if (rc == 0 && PeekHeader(cur.data(), cur.size(), &next_h) && next_h.first_ts < t_ms) continue;
+    BatchHeader h;
+    if (DecodeBatch(data, size, &h, &scratch, &views) != nullptr) continue;  // corrupt: skip
+    for (size_t i = 0; i < views.size(); i++) {
+      if (h.first_ts + views[i].ts_delta >= t_ms) return base + i;
+    }
+    if (rc != 0) return base + views.size();
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return MdbStatus(rc, "reading batches");
+  return info.end_offset;
+}
+
+Result<PartitionInfo> Log::Info(StreamId stream, uint32_t partition) const {
+  Status err;
+  const PartitionState* p = impl_->catalog.Find(stream, partition, &err);
+  if (p == nullptr) return err;
+  return p->Snapshot();
+}
+
+Result<uint64_t> Log::GetCursor(std::string_view consumer, StreamId stream,
+                                uint32_t partition) const {
+  ReadTxn txn(impl_->env);
+  if (!txn.ok()) return MdbStatus(txn.rc(), "read transaction");
+  const std::string key = CursorKey(consumer, stream, partition);
+  MDB_val k = Val(key), v;
+  int rc = mdb_get(txn.get(), impl_->env.cursors, &k, &v);
+  if (rc == MDB_NOTFOUND) return Status(Error::kNotFound, "no cursor");
+  if (rc != 0) return MdbStatus(rc, "reading a cursor");
+  if (v.mv_size != 8) return Status(Error::kCorrupt, "cursor value is not 8 bytes");
+  return GetBE64(v.mv_data);
+}
+
+std::vector<Log::CursorEntry> Log::ListCursors(std::string_view consumer) const {
+  std::vector<CursorEntry> out;
+  ReadTxn txn(impl_->env);
+  MDB_cursor* c = nullptr;
+  if (!txn.ok() || mdb_cursor_open(txn.get(), impl_->env.cursors, &c) != 0) return out;
+  const std::string prefix = CursorPrefix(consumer);
+  MDB_val k = Val(prefix), v;
+  for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    if (k.mv_size < prefix.size() || std::memcmp(k.mv_data, prefix.data(), prefix.size()) != 0)
+      break;
+    CursorEntry e;
+    std::string_view key(static_cast<const char*>(k.mv_data), k.mv_size);
+    if (v.mv_size != 8 || !ParseCursorKey(key, prefix.size(), &e.stream, &e.partition)) continue;
+    e.next_offset = GetBE64(v.mv_data);
+    out.push_back(e);
+  }
+  mdb_cursor_close(c);
+  return out;
+}
+
+namespace {
+
+Status ForEachName(const Env& env, MDB_dbi dbi, const char* what,
+                   const std::function<void(std::string_view, std::string_view)>& fn) {
+  ReadTxn txn(env);
+  if (!txn.ok()) return MdbStatus(txn.rc(), "read transaction");
+  MDB_cursor* c = nullptr;
+  int rc = mdb_cursor_open(txn.get(), dbi, &c);
+  if (rc != 0) return MdbStatus(rc, std::string("reading ") + what);
+  MDB_val k, v;
+  for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    std::string_view name, value;
+    if (!SplitNameValue({static_cast<const char*>(k.mv_data), k.mv_size},
+                        {static_cast<const char*>(v.mv_data), v.mv_size}, &name, &value)) {
+      LOG_ERROR("storage: a stored %s entry is malformed; skipping it", what);
+      continue;
+    }
+    fn(name, value);
+  }
+  mdb_cursor_close(c);
+  return rc == MDB_NOTFOUND ? Status() : MdbStatus(rc, std::string("reading ") + what);
+}
+
+}  // namespace
+
+Status Log::ForEachRetained(
+    const std::function<void(std::string_view topic, std::string_view value)>& fn) const {
+  return ForEachName(impl_->env, impl_->env.retained, "retained", fn);
+}
+
+Status Log::ForEachSession(
+    const std::function<void(std::string_view client_id, std::string_view value)>& fn) const {
+  return ForEachName(impl_->env, impl_->env.sessions, "session", fn);
+}
+
+Result<std::string> Log::GetSession(std::string_view client_id) const {
+  ReadTxn txn(impl_->env);
+  if (!txn.ok()) return MdbStatus(txn.rc(), "read transaction");
+  const std::string key = NameKey(client_id);
+  MDB_val k = Val(key), v;
+  int rc = mdb_get(txn.get(), impl_->env.sessions, &k, &v);
+  if (rc == MDB_NOTFOUND) return Status(Error::kNotFound, "no session");
+  if (rc != 0) return MdbStatus(rc, "reading a session");
+  std::string_view name, value;
+  if (!SplitNameValue(key, {static_cast<const char*>(v.mv_data), v.mv_size}, &name, &value) ||
+      name != client_id)
+    return Status(Error::kCorrupt, "stored session is malformed");
+  return std::string(value);
+}
+
+uint64_t UsedPages(const Env& env, const Catalog& catalog) {
+  std::vector<MDB_dbi> dbis = catalog.PartitionDbis();
+  for (MDB_dbi d : {MDB_dbi{0}, MDB_dbi{1}, env.meta, env.cursors, env.retained, env.sessions})
+    dbis.push_back(d);
+  ReadTxn txn(env);
+  if (!txn.ok()) return 0;
+  uint64_t pages = 2;  // the two meta pages
+  for (MDB_dbi d : dbis) {
+    MDB_stat st;
+    if (mdb_stat(txn.get(), d, &st) == 0)
+      pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+  }
+  return pages;
+}
+
+}  // namespace trib::storage

@@ -1,0 +1,144 @@
+// In-memory state shared inside storage/: the contents of a WriteBatch, the
+// catalog of streams and partitions, and the statistics counters.
+//
+// Ownership: Log::Impl owns the Catalog and the Counters. Threads: the writer
+// thread is the only one that changes a stream, a partition or the catalog;
+// readers take Catalog::mu shared (stream list and specs) and
+// PartitionState::mu (its PartitionInfo). Nothing here fails.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "storage/env.h"
+#include "storage/log.h"
+
+namespace trib::storage {
+
+struct PartitionState;
+
+struct WriteBatch::Rep {
+  // Records for one (stream, partition), already encoded (FORMAT.md "Raw body").
+  struct Seg {
+    StreamId stream = 0;
+    uint32_t partition = 0;
+    uint32_t count = 0;
+    std::string data;
+    // Filled by the writer.
+    PartitionState* part = nullptr;
+    uint64_t first = 0;
+    Error error = Error::kOk;
+  };
+  enum class OpKind : uint8_t {
+    kCursor,
+    kDeleteCursors,
+    kPutRetained,
+    kDeleteRetained,
+    kPutSession,
+    kDeleteSession
+  };
+  struct Op {
+    OpKind kind;
+    StreamId stream = 0;
+    uint32_t partition = 0;
+    uint64_t offset = 0;
+    std::string name;
+    std::string value;
+  };
+  std::vector<Seg> segs;
+  std::vector<Op> ops;
+  size_t bytes = 0;
+  size_t max_record = 0;
+  size_t last_seg = 0;  // the segment the previous Append used
+};
+
+// The writer's view of a partition; rolled back when a transaction aborts.
+struct PartitionWork {
+  PartitionInfo info;
+  bool has_index = false;
+  int64_t last_index_ts = 0;
+  uint64_t txn_first_append = UINT64_MAX;  // first offset appended by the open txn
+};
+
+// A batch at offset >= `offset` (and below the next checkpoint's) was
+// appended before mono_ms + span_ms on the monotonic clock.
+struct Checkpoint {
+  uint64_t offset;
+  int64_t mono_ms;
+  int64_t span_ms;
+};
+
+struct PartitionState {
+  StreamId stream = 0;
+  uint32_t partition = 0;
+  uint32_t ordinal = 0;  // index in Catalog::parts
+  MDB_dbi data_dbi = 0;
+  MDB_dbi time_dbi = 0;
+
+  // What readers see (committed state).
+  mutable std::mutex mu;
+  PartitionInfo info;
+  PartitionInfo Snapshot() const {
+    std::lock_guard<std::mutex> lock(mu);
+    return info;
+  }
+
+  // Writer thread only.
+  PartitionWork committed, work;
+  bool touched = false;
+  uint64_t life_first_offset = 0;  // end offset when this process opened the log
+  std::deque<Checkpoint> checkpoints;
+};
+
+struct StreamState {
+  StreamId id = 0;
+  StreamSpec spec;  // written by the writer under Catalog::mu (exclusive)
+  std::vector<std::unique_ptr<PartitionState>> parts;
+};
+
+class Catalog {
+ public:
+  // Readers.
+  const PartitionState* Find(StreamId stream, uint32_t partition, Status* error) const;
+  std::optional<StreamId> FindStream(std::string_view name) const;
+  std::vector<std::pair<StreamId, StreamSpec>> List() const;
+  std::vector<MDB_dbi> PartitionDbis() const;  // data and time index of every partition
+
+  // Writer thread.
+  StreamState* Get(StreamId id) const { return id < streams_.size() ? streams_[id].get() : nullptr; }
+  StreamState* GetByName(std::string_view name) const;
+  size_t stream_count() const { return streams_.size(); }
+  const std::vector<PartitionState*>& parts() const { return parts_; }
+  void Add(std::unique_ptr<StreamState> stream);
+  void SetSpec(StreamState* stream, const StreamSpec& spec);
+  unsigned db_count() const { return static_cast<unsigned>(parts_.size() * 2); }
+
+ private:
+  mutable std::shared_mutex mu_;
+  std::vector<std::unique_ptr<StreamState>> streams_;  // index = id; may hold nulls
+  std::unordered_map<std::string, StreamId> by_name_;
+  std::vector<PartitionState*> parts_;
+};
+
+struct Histogram {
+  std::atomic<uint64_t> buckets[Stats::kBuckets + 1] = {};
+  std::atomic<uint64_t> sum{0};
+  void Add(uint64_t us);
+  void CopyTo(uint64_t* out, uint64_t* out_sum) const;
+};
+
+struct Counters {
+  std::atomic<uint64_t> commits{0}, records_appended{0}, bytes_appended{0}, fsyncs{0};
+  std::atomic<uint64_t> retention_deleted_records{0}, dropped_records{0}, rejected_records{0};
+  std::atomic<uint64_t> corrupt_batches{0};
+  Histogram commit_us, fsync_us;
+};
+
+}  // namespace trib::storage
