@@ -27,14 +27,14 @@ test: debug
 lint: debug
 	@./scripts/lint.sh
 
-bench:
-	@echo "make bench: not yet (benchmarks land with the storage, MQTT and performance issues)"
+bench: deps
+	@bash bench/run.sh
 
 deb:
 	@echo "make deb: not yet (packaging lands with the operations issue)"
 
-fuzz:
-	@echo "make fuzz: not yet (fuzz targets land with the MQTT codec)"
+fuzz: deps
+	@bash tests/fuzz/run_all.sh $${FUZZ_SECONDS:-300}
 
 soak:
 	@echo "make soak: not yet (lands with the performance and reliability issue)"

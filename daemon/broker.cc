@@ -106,7 +106,10 @@ std::string Broker::OpenStorage() {
   o.sync_interval_ms = cfg_.storage.sync_interval_ms;
   o.max_queue_bytes = cfg_.storage.max_queue_bytes;
   uv_async_t* async = &storage_async_;
-  o.notify = [async] { uv_async_send(async); };
+  std::shared_ptr<std::atomic<bool>> alive = notify_alive_;
+  o.notify = [async, alive] {
+    if (alive->load()) uv_async_send(async);
+  };
   auto opened = storage::Log::Open(o);
   if (!opened.ok()) return "storage: " + opened.status().message();
   log_ = std::move(opened.value());
@@ -155,6 +158,10 @@ void Broker::Accept(uv_tcp_t* tcp, const config::ListenerConfig& l) {
   uint64_t id = next_conn_id_++;
   auto c = std::make_unique<Connection>(this, tcp, l, id);
   Connection* raw = c.get();
+  // Deliveries stop at max_output_bytes (the rest waits in the log or the
+  // queue); only acks and pings can go past it, so twice that plus one packet
+  // means the client stopped reading.
+  raw->set_output_hard_cap(2 * cfg_.limits.max_output_bytes + cfg_.limits.max_packet_size);
   connections_.emplace(id, std::move(c));
   raw->Start();
   if (storage_paused_) raw->PauseReading();
@@ -288,6 +295,7 @@ void Broker::BeginShutdown(const char* why) {
   SubmitPending();
   if (log_) log_->Flush();
   ProcessCompletions();
+  // The Log itself closes in ~Broker, after thread-pool reads have finished.
   FinishShutdown();
 }
 
@@ -305,6 +313,7 @@ void Broker::FinishShutdown() {
 }
 
 void Broker::CloseHandles() {
+  notify_alive_->store(false);
   for (auto& l : listeners_) l->Close();
   watchdog_.Stop();
   if (!started_handles_) return;

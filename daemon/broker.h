@@ -21,6 +21,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <string>
@@ -209,6 +210,9 @@ class Broker {
   std::unordered_map<std::string, size_t> shared_rr_;  // round-robin per group/filter
 
   std::unique_ptr<storage::Log> log_;
+  // Cleared before the loop's handles close, so the storage writer never
+  // signals a closed uv_async.
+  std::shared_ptr<std::atomic<bool>> notify_alive_ = std::make_shared<std::atomic<bool>>(true);
   StreamRouter router_;
   storage::WriteBatch batch_;
   PendingBatch pending_;

@@ -66,6 +66,13 @@ void Connection::Close(const char* why, bool flush) {
 }
 
 void Connection::MarkDirty() {
+  if (hard_cap_ && queued_bytes() > hard_cap_ && state_ != State::kClosing) {
+    LOG_WARN("client %s (%s): %zu bytes queued and not read; disconnecting", client_id.c_str(),
+             peer_.c_str(), queued_bytes());
+    out_.clear();
+    Close("output over its cap");
+    return;
+  }
   if (dirty) return;
   dirty = true;
   broker_->MarkDirty(this);

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "daemon/config.h"
@@ -48,6 +49,8 @@ class Connection {
   // Starts a write of everything queued if none is in progress.
   void Flush();
   size_t queued_bytes() const { return out_.size() + writing_.size(); }
+  // Past this many queued bytes the client is not reading: disconnect it.
+  void set_output_hard_cap(size_t bytes) { hard_cap_ = bytes; }
 
   uint64_t id() const { return id_; }
   State state() const { return state_; }
@@ -69,7 +72,7 @@ class Connection {
   int64_t last_read_ms = 0;          // monotonic
   uint32_t inbound_unacked = 0;      // QoS 1/2 PUBLISH received and not yet acknowledged
   std::vector<std::string> aliases_in;  // index = topic alias - 1
-  std::vector<std::pair<std::string, uint16_t>> aliases_out;
+  std::unordered_map<std::string, uint16_t> aliases_out;  // topic -> alias we assigned
   bool will_suppressed = false;  // DISCONNECT 0x00 received: no will
   bool paused = false;
   bool dirty = false;
@@ -112,6 +115,7 @@ class Connection {
   uv_write_t write_req_{};
   bool write_pending_ = false;
   bool close_after_write_ = false;
+  size_t hard_cap_ = 0;
 };
 
 }  // namespace trib

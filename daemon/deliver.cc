@@ -153,12 +153,25 @@ void Broker::Send(Session* s, Delivery&& d, bool dup, uint16_t packet_id) {
   if (c->version == mqtt::Version::k5) {
     out.raw_properties = m.properties;
     out.subscription_identifiers = d.subscription_ids;
-  }
-  if (c->max_packet_out && mqtt::PublishSize(c->version, out) > c->max_packet_out) {
-    // [MQTT-3.1.2-25]: never send more than the client's Maximum Packet Size;
-    // the message is discarded for this client.
-    ++stats_.dropped_queue;
-    return;
+    if (c->max_packet_out && mqtt::PublishSize(c->version, out) > c->max_packet_out) {
+      // [MQTT-3.1.2-25]: never send more than the client's Maximum Packet
+      // Size; the message is discarded for this client.
+      ++stats_.dropped_queue;
+      return;
+    }
+    // Topic aliases towards the client, up to its Topic Alias Maximum
+    // [MQTT-3.3.2-11]: the first message on a topic carries topic and alias,
+    // later ones only the alias.
+    if (c->topic_alias_max_out > 0) {
+      auto it = c->aliases_out.find(m.topic);
+      if (it != c->aliases_out.end()) {
+        out.topic_alias = it->second;
+        out.topic = std::string_view();
+      } else if (c->aliases_out.size() < c->topic_alias_max_out) {
+        out.topic_alias = static_cast<uint16_t>(c->aliases_out.size() + 1);
+        c->aliases_out.emplace(m.topic, out.topic_alias);
+      }
+    }
   }
   if (d.qos > 0) {
     out.packet_id = packet_id ? packet_id : s->NextPacketId();
@@ -200,7 +213,7 @@ struct ReadWork {
 }  // namespace
 
 void Broker::StartCatchUp(Session* s, uint64_t key, Position& p) {
-  if (p.reading || !s->conn || !CanSend(s, 0)) return;
+  if (stopping_ || p.reading || !s->conn || !CanSend(s, 0)) return;
   p.reading = true;
   auto* w = new ReadWork{};
   w->req.data = w;

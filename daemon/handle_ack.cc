@@ -12,8 +12,8 @@ void Broker::HandleAck(Connection* c, mqtt::PacketType type, uint8_t flags, std:
   if (type == mqtt::PacketType::kPubrel) {
     // Inbound QoS 2, step 2: release the packet id and complete
     // [MQTT-4.3.3-11]; an unknown id gets 0x92 in 5.0.
+    // The in-flight count drops when the PUBCOMP goes out (SendReadyAcks).
     bool known = s->qos2_in.erase(a.packet_id) > 0;
-    if (known && c->inbound_unacked > 0) --c->inbound_unacked;
     QueueAck(c, mqtt::PacketType::kPubcomp, a.packet_id, true,
              known ? mqtt::ReasonCode::kSuccess : mqtt::ReasonCode::kPacketIdentifierNotFound);
     return;

@@ -127,7 +127,7 @@ void Broker::Ingest(Connection* c, const mqtt::Publish& p, std::string_view topi
 }
 
 void Broker::SubmitPending() {
-  if (batch_.empty()) return;
+  if (batch_.empty() || !log_) return;
   pending_.token = next_token_++;
   bool ok = log_->Submit(std::move(batch_), pending_.token);
   batch_ = storage::WriteBatch();
