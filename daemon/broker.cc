@@ -26,6 +26,7 @@ uv_handle_t* AsHandle(H* h) {
 Broker::Broker(config::Config cfg) : cfg_(std::move(cfg)) {
   uv_loop_init(&loop_);
   read_buffer_.resize(kReadBufferBytes);
+  started_ms_ = clock::MonoMs();
 }
 
 Broker::~Broker() {
@@ -80,6 +81,13 @@ std::string Broker::Start() {
     listeners_.push_back(std::move(l));
     if (!err.empty()) return err;
   }
+  if (!cfg_.admin.bind.empty()) {
+    admin_ = std::make_unique<AdminHttp>(&loop_, cfg_.admin.host, cfg_.admin.port,
+                                         [this](const HttpRequest& r) { return HandleAdmin(r); });
+    err = admin_->Bind();
+    if (!err.empty()) return err;
+    LOG_NOTICE("admin API on http://%s (/metrics, /healthz, /readyz, /v1/...)", admin_->bound().c_str());
+  }
   uv_timer_start(&tick_, OnTick, kTickMs, kTickMs);
   uv_check_start(&check_, OnCheck);
 
@@ -130,6 +138,7 @@ std::string Broker::OpenStorage() {
   std::vector<storage::StreamId> ids;
   for (const config::StreamConfig& s : cfg_.streams) ids.push_back(*log_->FindStream(s.name));
   router_.Reset(cfg_.streams, ids);
+  stream_in_.assign(cfg_.streams.size(), StreamCounters{});
   LoadRetained();
   LoadSessions();
   return "";
@@ -141,6 +150,7 @@ void Broker::WriteReadyFile() {
   {
     std::ofstream out(tmp);
     for (const auto& l : listeners_) out << "mqtt " << l->bound() << "\n";
+    if (admin_) out << "admin " << admin_->bound() << "\n";
   }
   if (std::rename(tmp.c_str(), ready_file_.c_str()) != 0)
     LOG_WARN("cannot write ready file %s", ready_file_.c_str());
@@ -278,6 +288,7 @@ void Broker::BeginShutdown(const char* why) {
   systemd::NotifyStopping();
   uv_timer_start(&shutdown_timer_, OnShutdownTimeout, kShutdownTimeoutMs, 0);
   for (auto& l : listeners_) l->Close();
+  if (admin_) admin_->Close();
   // Tell 5.0 clients why, then close every connection; sessions persist.
   std::vector<Connection*> all;
   for (auto& [id, c] : connections_) all.push_back(c.get());
@@ -315,6 +326,7 @@ void Broker::FinishShutdown() {
 void Broker::CloseHandles() {
   notify_alive_->store(false);
   for (auto& l : listeners_) l->Close();
+  if (admin_) admin_->Close();
   watchdog_.Stop();
   if (!started_handles_) return;
   for (uv_handle_t* h : {AsHandle(&sigint_), AsHandle(&sigterm_), AsHandle(&sighup_),

@@ -28,6 +28,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "daemon/admin_http.h"
 #include "daemon/config.h"
 #include "daemon/connection.h"
 #include "daemon/listener.h"
@@ -93,6 +94,10 @@ class Broker {
   void MarkDirty(Connection* c) { dirty_.push_back(c->id()); }
 
  private:
+  // broker_admin.cc: the admin API's content
+  HttpResponse HandleAdmin(const HttpRequest& req);
+  std::string Metrics() const;
+
   // broker.cc: lifecycle
   std::string Start();
   std::string OpenStorage();
@@ -230,6 +235,14 @@ class Broker {
   std::vector<SharedMatch> match_shared_;
 
   BrokerStats stats_;
+  struct StreamCounters {
+    uint64_t messages = 0;
+    uint64_t bytes = 0;
+    uint64_t delivered = 0;
+  };
+  std::vector<StreamCounters> stream_in_;  // index: position in router_
+  std::unique_ptr<AdminHttp> admin_;
+  int64_t started_ms_ = 0;
 };
 
 }  // namespace trib

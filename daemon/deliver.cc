@@ -184,6 +184,10 @@ void Broker::Send(Session* s, Delivery&& d, bool dup, uint16_t packet_id) {
     mqtt::EncodePublish(c->out(), c->version, out);
   }
   ++stats_.messages_out;
+  if (m.stored) {
+    for (size_t i = 0; i < router_.size(); ++i)
+      if (router_.id(i) == m.stream) ++stream_in_[i].delivered;
+  }
   c->MarkDirty();
 }
 

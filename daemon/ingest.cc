@@ -89,6 +89,8 @@ void Broker::Ingest(Connection* c, const mqtt::Publish& p, std::string_view topi
   in.user_property = LookupUserProperty;
   in.ctx = &p.props;
   StreamRouter::Route r = router_.Place(index, in);
+  ++stream_in_[index].messages;
+  stream_in_[index].bytes += p.payload.size();
   std::string props;
   ForwardableProperties(p.props, true, &props);
   storage::RecordIn rec;

@@ -1,0 +1,208 @@
+// The admin API's content: Prometheus metrics, health, and JSON views of
+// streams, clients and exporters. The HTTP part is admin_http.cc.
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "daemon/broker.h"
+#include "platform/clock.h"
+
+namespace trib {
+namespace {
+
+// Prometheus text exposition: a # HELP and # TYPE line per family.
+class MetricsWriter {
+ public:
+  void Family(const char* name, const char* type, const char* help) {
+    os_ << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+  }
+  void Value(const std::string& name, double v, const std::string& labels = "") {
+    os_ << name;
+    if (!labels.empty()) os_ << '{' << labels << '}';
+    os_ << ' ' << v << '\n';
+  }
+  void Counter(const char* name, const char* help, double v) {
+    Family(name, "counter", help);
+    Value(name, v);
+  }
+  void Gauge(const char* name, const char* help, double v) {
+    Family(name, "gauge", help);
+    Value(name, v);
+  }
+  void Histogram(const char* name, const char* help, const uint64_t* buckets, uint64_t sum_us) {
+    Family(name, "histogram", help);
+    uint64_t cum = 0;
+    for (int i = 0; i < storage::Stats::kBuckets; ++i) {
+      cum += buckets[i];
+      std::ostringstream le;
+      le << "le=\"" << static_cast<double>(storage::Stats::kBucketUs[i]) / 1e6 << '"';
+      Value(std::string(name) + "_bucket", static_cast<double>(cum), le.str());
+    }
+    cum += buckets[storage::Stats::kBuckets];
+    Value(std::string(name) + "_bucket", static_cast<double>(cum), "le=\"+Inf\"");
+    Value(std::string(name) + "_sum", static_cast<double>(sum_us) / 1e6);
+    Value(std::string(name) + "_count", static_cast<double>(cum));
+  }
+  std::string str() const { return os_.str(); }
+
+ private:
+  std::ostringstream os_;
+};
+
+std::string Label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Broker::Metrics() const {
+  MetricsWriter m;
+  m.Gauge("tributary_up", "1 while the broker runs.", 1);
+  m.Gauge("tributary_uptime_seconds", "Seconds since the broker started.",
+          static_cast<double>(clock::MonoMs() - started_ms_) / 1000.0);
+  m.Gauge("tributary_connections", "Open client connections.", static_cast<double>(connections_.size()));
+  m.Counter("tributary_connections_accepted_total", "Client connections accepted.",
+            static_cast<double>(stats_.connections_accepted));
+  m.Counter("tributary_connections_refused_total", "Client connections refused (limits, shutdown).",
+            static_cast<double>(stats_.connections_refused));
+  m.Gauge("tributary_sessions", "MQTT sessions, online and offline.", static_cast<double>(sessions_.size()));
+  m.Gauge("tributary_subscriptions", "Subscriptions, including shared group memberships.",
+          static_cast<double>(tree_.subscription_count()));
+  m.Gauge("tributary_retained_messages", "Retained messages.", static_cast<double>(retained_.size()));
+  m.Counter("tributary_messages_received_total", "PUBLISH packets received from clients.",
+            static_cast<double>(stats_.messages_in));
+  m.Counter("tributary_received_bytes_total", "Bytes of PUBLISH packets received from clients.",
+            static_cast<double>(stats_.bytes_in));
+  m.Counter("tributary_messages_sent_total", "PUBLISH packets sent to clients.",
+            static_cast<double>(stats_.messages_out));
+  m.Counter("tributary_malformed_packets_total", "Connections closed for malformed or forbidden packets.",
+            static_cast<double>(stats_.malformed));
+  m.Counter("tributary_messages_dropped_total",
+            "Messages in no stream dropped by a full session queue or a client's maximum packet size.",
+            static_cast<double>(stats_.dropped_queue));
+  m.Counter("tributary_messages_expired_total", "Messages not delivered because they expired.",
+            static_cast<double>(stats_.expired));
+
+  m.Family("tributary_stream_messages_in_total", "counter", "Messages appended to a stream.");
+  for (size_t i = 0; i < router_.size(); ++i)
+    m.Value("tributary_stream_messages_in_total", static_cast<double>(stream_in_[i].messages),
+            "stream=\"" + Label(router_.stream(i).name) + "\"");
+  m.Family("tributary_stream_bytes_in_total", "counter", "Payload bytes appended to a stream.");
+  for (size_t i = 0; i < router_.size(); ++i)
+    m.Value("tributary_stream_bytes_in_total", static_cast<double>(stream_in_[i].bytes),
+            "stream=\"" + Label(router_.stream(i).name) + "\"");
+  m.Family("tributary_stream_messages_out_total", "counter", "Stream records delivered to MQTT subscribers.");
+  for (size_t i = 0; i < router_.size(); ++i)
+    m.Value("tributary_stream_messages_out_total", static_cast<double>(stream_in_[i].delivered),
+            "stream=\"" + Label(router_.stream(i).name) + "\"");
+
+  if (log_) {
+    storage::Stats st = log_->GetStats();
+    m.Gauge("tributary_storage_budget_bytes", "The storage budget (LMDB map size).", static_cast<double>(st.map_bytes));
+    m.Gauge("tributary_storage_used_bytes", "Bytes of the storage budget in use.", static_cast<double>(st.used_bytes));
+    m.Counter("tributary_storage_commits_total", "Storage write transactions committed.", static_cast<double>(st.commits));
+    m.Counter("tributary_storage_fsyncs_total", "fsync calls made by storage.", static_cast<double>(st.fsyncs));
+    m.Counter("tributary_storage_records_appended_total", "Records appended.", static_cast<double>(st.records_appended));
+    m.Counter("tributary_storage_appended_bytes_total", "Bytes appended (encoded batches).", static_cast<double>(st.bytes_appended));
+    m.Counter("tributary_storage_retention_deleted_records_total", "Records deleted by retention.",
+              static_cast<double>(st.retention_deleted_records));
+    m.Counter("tributary_storage_dropped_records_total", "Records dropped by on_full = drop_oldest.",
+              static_cast<double>(st.dropped_records));
+    m.Counter("tributary_storage_rejected_records_total", "Records refused by on_full = reject.",
+              static_cast<double>(st.rejected_records));
+    m.Counter("tributary_storage_corrupt_batches_total", "Stored batches that failed their checksum.",
+              static_cast<double>(st.corrupt_batches));
+    m.Histogram("tributary_storage_commit_duration_seconds", "Storage commit latency.", st.commit_us_buckets,
+                st.commit_us_sum);
+    m.Histogram("tributary_storage_fsync_duration_seconds", "Storage fsync latency.", st.fsync_us_buckets,
+                st.fsync_us_sum);
+    m.Family("tributary_partition_end_offset", "gauge", "The next offset a partition will assign.");
+    std::string starts, bytes;
+    for (const auto& [id, spec] : log_->ListStreams()) {
+      for (uint32_t p = 0; p < spec.partitions; ++p) {
+        auto info = log_->Info(id, p);
+        if (!info.ok()) continue;
+        std::string l = "stream=\"" + Label(spec.name) + "\",partition=\"" + std::to_string(p) + "\"";
+        m.Value("tributary_partition_end_offset", static_cast<double>(info->end_offset), l);
+        starts += "tributary_partition_start_offset{" + l + "} " + std::to_string(info->start_offset) + "\n";
+        bytes += "tributary_partition_bytes{" + l + "} " + std::to_string(info->bytes) + "\n";
+      }
+    }
+    std::string out = m.str();
+    out += "# HELP tributary_partition_start_offset The first offset still stored.\n"
+           "# TYPE tributary_partition_start_offset gauge\n" + starts;
+    out += "# HELP tributary_partition_bytes Bytes stored in a partition.\n"
+           "# TYPE tributary_partition_bytes gauge\n" + bytes;
+    return out;
+  }
+  return m.str();
+}
+
+HttpResponse Broker::HandleAdmin(const HttpRequest& req) {
+  if (!cfg_.admin.token.empty() && req.authorization != "Bearer " + cfg_.admin.token) {
+    return HttpResponse{401, "text/plain; charset=utf-8", "missing or wrong bearer token\n"};
+  }
+  if (req.method != "GET") return HttpResponse{405, "text/plain; charset=utf-8", "GET only\n"};
+  if (req.path == "/metrics") {
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", Metrics()};
+  }
+  if (req.path == "/healthz") return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
+  if (req.path == "/readyz") {
+    bool ready = !stopping_ && log_ && !storage_failed_ && !listeners_.empty();
+    return HttpResponse{ready ? 200 : 503, "text/plain; charset=utf-8",
+                        ready ? "ready\n" : (storage_failed_ ? "storage failing\n" : "not ready\n")};
+  }
+  nlohmann::json j;
+  if (req.path == "/v1/streams") {
+    j = nlohmann::json::array();
+    for (const auto& [id, spec] : log_->ListStreams()) {
+      nlohmann::json parts = nlohmann::json::array();
+      for (uint32_t p = 0; p < spec.partitions; ++p) {
+        auto info = log_->Info(id, p);
+        if (!info.ok()) continue;
+        parts.push_back({{"partition", p}, {"start_offset", info->start_offset},
+                         {"end_offset", info->end_offset}, {"bytes", info->bytes},
+                         {"first_timestamp_ms", info->first_timestamp_ms},
+                         {"last_timestamp_ms", info->last_timestamp_ms}});
+      }
+      nlohmann::json subjects = nlohmann::json::array();
+      for (size_t i = 0; i < router_.size(); ++i)
+        if (router_.id(i) == id) subjects = router_.stream(i).subjects;
+      j.push_back({{"name", spec.name}, {"partitions", parts}, {"subjects", subjects},
+                   {"max_age_ms", spec.max_age_ms}, {"max_bytes", spec.max_bytes}});
+    }
+  } else if (req.path == "/v1/clients") {
+    j = nlohmann::json::array();
+    for (const auto& [cid, s] : sessions_) {
+      j.push_back({{"client_id", cid}, {"connected", s->conn != nullptr},
+                   {"peer", s->conn ? s->conn->peer() : ""},
+                   {"protocol", s->conn ? (s->conn->version == mqtt::Version::k5 ? "5.0" : "3.1.1") : ""},
+                   {"subscriptions", s->subscriptions.size()}, {"inflight", s->inflight.size()},
+                   {"queued", s->queue.size()}, {"session_expiry_s", s->expiry_interval}});
+    }
+  } else if (req.path == "/v1/exporters") {
+    j = nlohmann::json::array();  // exporters are not built yet
+  } else if (req.path == "/v1/status") {
+    j = {{"version", TRIB_VERSION}, {"node_id", cfg_.node_id},
+         {"uptime_s", (clock::MonoMs() - started_ms_) / 1000}, {"connections", connections_.size()},
+         {"sessions", sessions_.size()}, {"messages_in", stats_.messages_in},
+         {"messages_out", stats_.messages_out}};
+    if (log_) {
+      storage::Stats st = log_->GetStats();
+      j["storage"] = {{"used_bytes", st.used_bytes}, {"budget_bytes", st.map_bytes}};
+    }
+  } else {
+    return HttpResponse{404, "text/plain; charset=utf-8", "not found\n"};
+  }
+  return HttpResponse{200, "application/json", j.dump() + "\n"};
+}
+
+}  // namespace trib
