@@ -15,6 +15,8 @@ PACKAGES=(
   libcmocka-dev mosquitto mosquitto-clients python3 python3-paho-mqtt lmdb-utils
   # fuzzing and lint (clang's libFuzzer), cppcheck
   clang cppcheck clang-tidy
+  # admin API tests: promtool checks the /metrics output
+  prometheus curl
 )
 
 missing=()

@@ -1,0 +1,66 @@
+"""The admin HTTP API against the real daemon: /metrics scraped and checked by
+promtool, health and readiness, JSON views, and the bearer token."""
+import json
+import shutil
+import subprocess
+import unittest
+import urllib.error
+import urllib.request
+
+from harness import DaemonTest, run
+
+STREAM = '[[stream]]\nname = "telemetry"\nsubjects = ["sensors/#"]\npartitions = 2\n'
+
+
+def get(d, path, token=None):
+    req = urllib.request.Request("http://%s%s" % (d.addresses["admin"], path))
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+class Admin(DaemonTest):
+    def test_metrics_pass_promtool_and_count_messages(self):
+        d = self.daemon(STREAM).start()
+        for i in range(5):
+            r = run(["mosquitto_pub", "-p", str(d.port), "-t", "sensors/a", "-m", "m%d" % i, "-q", "1"])
+            self.assertEqual(r.returncode, 0, r.stderr)
+        status, text = get(d, "/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn("tributary_messages_received_total 5", text)
+        self.assertIn('tributary_stream_messages_in_total{stream="telemetry"} 5', text)
+        self.assertIn("tributary_storage_commit_duration_seconds_bucket", text)
+        promtool = shutil.which("promtool")
+        self.assertIsNotNone(promtool, "promtool (Debian package prometheus) is required")
+        p = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_health_ready_and_json(self):
+        d = self.daemon(STREAM).start()
+        self.assertEqual(get(d, "/healthz"), (200, "ok\n"))
+        self.assertEqual(get(d, "/readyz")[0], 200)
+        run(["mosquitto_pub", "-p", str(d.port), "-t", "sensors/x", "-m", "hello", "-q", "1"])
+        status, body = get(d, "/v1/streams")
+        self.assertEqual(status, 200)
+        streams = json.loads(body)
+        self.assertEqual(streams[0]["name"], "telemetry")
+        self.assertEqual(len(streams[0]["partitions"]), 2)
+        self.assertEqual(sum(p["end_offset"] for p in streams[0]["partitions"]), 1)
+        status, body = get(d, "/v1/clients")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body), [])
+        self.assertEqual(get(d, "/nope")[0], 404)
+
+    def test_bearer_token(self):
+        d = self.daemon(STREAM + '\n[admin]\nbind = "127.0.0.1:0"\ntoken = "s3cret"\n').start()
+        self.assertEqual(get(d, "/metrics")[0], 401)
+        self.assertEqual(get(d, "/metrics", token="wrong")[0], 401)
+        self.assertEqual(get(d, "/metrics", token="s3cret")[0], 200)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
