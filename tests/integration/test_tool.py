@@ -1,0 +1,44 @@
+"""The `tributary` tool against a running daemon, and its errors when the
+daemon is not running."""
+import json
+import os
+import unittest
+
+from harness import BIN_DIR, DaemonTest, run
+
+TOOL = os.path.join(BIN_DIR, "tributary")
+
+
+class Tool(DaemonTest):
+    def test_status_streams_clients(self):
+        d = self.daemon('[[stream]]\nname = "telemetry"\nsubjects = ["sensors/#"]\npartitions = 3\n').start()
+        for i in range(4):
+            run(["mosquitto_pub", "-p", str(d.port), "-t", "sensors/%d" % i, "-m", "x", "-q", "1"])
+        admin = d.addresses["admin"]
+        r = run([TOOL, "--admin", admin, "status"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("telemetry", r.stdout)
+        self.assertRegex(r.stdout, r"telemetry\s+3\s+4\s+4")
+        r = run([TOOL, "--admin", admin, "--json", "streams"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        streams = json.loads(r.stdout)
+        self.assertEqual(sum(p["end_offset"] for p in streams[0]["partitions"]), 4)
+        r = run([TOOL, "--config", d.config_path(), "--admin", admin, "clients"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("CLIENT", r.stdout)
+
+    def test_daemon_not_running(self):
+        r = run([TOOL, "--admin", "127.0.0.1:1", "status"])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not running", r.stderr)
+
+    def test_check_config(self):
+        d = self.daemon('[[stream]]\nname = "t"\nsubjects = []\n')
+        d.write_config()
+        r = run([TOOL, "check-config", d.config_path()])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("stream[0].subjects", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
