@@ -57,10 +57,12 @@ void Connection::Close(const char* why, bool flush) {
   state_ = State::kClosing;
   uv_read_stop(AsStream(tcp_));
   broker_->OnConnectionClosing(this);
-  if (flush && !out_.empty() && !write_pending_) Flush();
-  if (write_pending_ && flush) {
-    close_after_write_ = true;  // OnWriteDone closes once the last bytes are out
-    return;
+  if (flush) {
+    // A last packet (CONNACK refusal, DISCONNECT) goes out before the close;
+    // OnWriteDone closes once it is written.
+    close_after_write_ = true;
+    if (!write_pending_) Flush();
+    if (write_pending_) return;
   }
   uv_close(AsHandle(tcp_), OnClosed);
 }

@@ -43,7 +43,9 @@ void Broker::HandleConnect(Connection* c, std::string_view body, uint8_t flags) 
   }
   mqtt::Connect p;
   mqtt::Status st = mqtt::DecodeConnect(flags, body, &p);
-  mqtt::Version v = p.protocol_level == 5 ? mqtt::Version::k5 : mqtt::Version::k311;
+  // Levels above 5 get a 5.0-format refusal (0x84), older ones the 3.1.1 form
+  // (return code 1) [MQTT-3.1.2-2].
+  mqtt::Version v = p.protocol_level >= 5 ? mqtt::Version::k5 : mqtt::Version::k311;
   c->version = v;
   if (!st.ok()) {
     if (st.code() == mqtt::ReasonCode::kUnsupportedProtocolVersion ||

@@ -78,9 +78,16 @@ void Writer::AbortTxn(MDB_txn* txn) {
   RollbackTouched();
 }
 
-int Writer::CommitTxn(MDB_txn* txn) {
+int Writer::CommitTxn(MDB_txn* txn, bool durable) {
+  durable = durable && options_.sync != SyncPolicy::kNone;
+  if (options_.sync != SyncPolicy::kNone && durable != meta_sync_) {
+    mdb_env_set_flags(env_->env(), MDB_NOMETASYNC, durable ? 0 : 1);  // writer thread only
+    meta_sync_ = durable;
+  }
   const int64_t t0 = clock::MonoNs();
   const int rc = mdb_txn_commit(txn);
+  last_durable_ = rc == 0 && durable;
+  if (last_durable_) last_sync_mono_ = clock::MonoMs();
   counters_->commit_us.Add(static_cast<uint64_t>((clock::MonoNs() - t0) / 1000));
   if (rc != 0) {
     RollbackTouched();
@@ -110,7 +117,11 @@ int Writer::TryRound(std::vector<Item>* items, int64_t ts, bool* committed) {
     AbortTxn(txn);
     return rc;
   }
-  rc = CommitTxn(txn);
+  // sync=always: when more work is queued, the next commit's fdatasync
+  // carries this meta page; when not, LMDB writes it synchronously.
+  const bool durable = options_.sync == SyncPolicy::kInterval ||
+                       (options_.sync == SyncPolicy::kAlways && QueueEmpty());
+  rc = CommitTxn(txn, durable);
   *committed = rc == 0;
   return rc;
 }

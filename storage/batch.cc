@@ -83,7 +83,7 @@ bool PeekHeader(const void* value, size_t size, BatchHeader* h) {
   return true;
 }
 
-const char* CheckBatch(const void* value, size_t size, BatchHeader* h) {
+const char* CheckBatch(const void* value, size_t size, BatchHeader* h, bool verify_crc) {
   const auto* p = static_cast<const uint8_t*>(value);
   if (!PeekHeader(value, size, h)) return "bad magic or short value";
   if (p[2] != kBatchVersion) return "unknown batch version";
@@ -92,8 +92,8 @@ const char* CheckBatch(const void* value, size_t size, BatchHeader* h) {
   if (size - kBatchHeaderBytes != h->body_len) return "body length mismatch";
   if (h->count == 0) return "empty batch";
   if (h->raw_len > kMaxRawBody) return "raw length too large";
-  if ((h->flags & kCompressionMask) == 0 && h->raw_len != h->body_len)
-    return "raw length mismatch";
+  if ((h->flags & kCompressionMask) == 0 && h->raw_len != h->body_len) return "raw length mismatch";
+  if (!verify_crc) return nullptr;
   uint32_t crc = Crc32cExtend(0, p, 24);
   crc = Crc32cExtend(crc, p + kBatchHeaderBytes, h->body_len);
   if (crc != h->crc) return "CRC mismatch";
@@ -161,6 +161,17 @@ size_t RecordSpan(const char* p, const char* end) {
   uint64_t len;
   if (!GetVarint(&u, e, &len) || len == 0 || len > static_cast<uint64_t>(e - u)) return 0;
   return static_cast<size_t>(reinterpret_cast<const char*>(u) - p) + len;
+}
+
+bool RecordReader::Skip() {
+  if (failed_ || p_ == end_) return false;
+  const size_t span = RecordSpan(p_, end_);
+  if (span == 0) {
+    failed_ = true;
+    return false;
+  }
+  p_ += span;
+  return true;
 }
 
 bool RecordReader::Next(RecordView* out) {

@@ -21,7 +21,7 @@ constexpr size_t kMaxBatchBody = size_t{256} << 10;  // split point for one batc
 constexpr uint8_t kBatchVersion = 1;
 constexpr uint8_t kFlagZstd = 1;
 constexpr uint8_t kCompressionMask = 3;
-constexpr uint32_t kMaxRawBody = uint32_t{1} << 30;  // a decoder refuses more
+constexpr uint32_t kMaxRawBody = uint32_t{1} << 30;    // a decoder refuses more
 constexpr size_t kMaxRecordBytes = size_t{256} << 20;  // the MQTT packet limit
 
 // LEB128 varints (at most 10 bytes) and zigzag for signed values.
@@ -54,8 +54,14 @@ inline bool GetVarint(const uint8_t** p, const uint8_t* end, uint64_t* v) {
   }
   return false;
 }
-inline uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
-inline int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
+inline uint64_t ZigZag(int64_t v) {
+  // All ones for a negative value, zero otherwise, without shifting a signed value.
+  uint64_t sign = v < 0 ? ~uint64_t{0} : 0;
+  return (static_cast<uint64_t>(v) << 1) ^ sign;
+}
+inline int64_t UnZigZag(uint64_t v) {
+  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
+}
 
 // Appends one record in the raw-body encoding with the given timestamp delta.
 void AppendRecord(std::string* out, const RecordIn& r, int64_t ts_delta);
@@ -72,9 +78,10 @@ struct BatchHeader {
 // Reads the header fields without checking the CRC (the batch may still be
 // corrupt). False when the value is too short or the magic is wrong.
 bool PeekHeader(const void* value, size_t size, BatchHeader* h);
-// Checks magic, version, flags, lengths and CRC. Returns nullptr when the
+// Checks magic, version, flags, lengths and (unless verify_crc is false:
+// the caller verified this batch before) the CRC. Returns nullptr when the
 // batch is sound, else a short reason for logs.
-const char* CheckBatch(const void* value, size_t size, BatchHeader* h);
+const char* CheckBatch(const void* value, size_t size, BatchHeader* h, bool verify_crc = true);
 // The raw body of a checked batch: a view into the value, or for zstd the
 // decompressed bytes in *scratch. Returns nullptr or a reason.
 const char* BatchBody(const void* value, const BatchHeader& h, std::string* scratch,
@@ -124,6 +131,8 @@ class RecordReader {
  public:
   explicit RecordReader(std::string_view body) : p_(body.data()), end_(body.data() + body.size()) {}
   bool Next(RecordView* out);
+  // Steps over one record without decoding its fields.
+  bool Skip();
   bool failed() const { return failed_; }
   const char* position() const { return p_; }
 

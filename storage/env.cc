@@ -39,9 +39,9 @@ Status Env::Open(const Options& options) {
   unsigned flags = MDB_NOTLS | (options.sync == SyncPolicy::kNone ? MDB_NOSYNC : MDB_NOMETASYNC);
   rc = mdb_env_open(env_, options.dir.c_str(), flags, 0640);
   if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
-    return Status(Error::kFormat, "storage in " + options.dir +
-                                      " is not an LMDB environment this build can read: " +
-                                      mdb_strerror(rc));
+    return Status(Error::kFormat,
+                  "storage in " + options.dir +
+                      " is not an LMDB environment this build can read: " + mdb_strerror(rc));
   }
   if (rc != 0) return MdbStatus(rc, "opening storage in " + options.dir);
   int dead = 0;

@@ -33,8 +33,8 @@ uint32_t GetBE32(const void* p);
 uint64_t TimeKey(int64_t ts);
 int64_t TimeFromKey(uint64_t key);
 
-std::string DataDbName(StreamId id, uint32_t partition);  // "p/<id>/<n>"
-std::string TimeDbName(StreamId id, uint32_t partition);  // "t/<id>/<n>"
+std::string DataDbName(StreamId id, uint32_t partition);    // "p/<id>/<n>"
+std::string TimeDbName(StreamId id, uint32_t partition);    // "t/<id>/<n>"
 std::string EndMarkerKey(StreamId id, uint32_t partition);  // "e/<id>/<n>"
 
 // Name keys for retained topics, session client ids and consumer names.
@@ -50,8 +50,7 @@ bool SplitNameValue(std::string_view key, std::string_view stored, std::string_v
 std::string CursorPrefix(std::string_view consumer);
 std::string CursorKey(std::string_view consumer, StreamId stream, uint32_t partition);
 // Reads (stream, partition) from a cursor key that starts with `prefix`.
-bool ParseCursorKey(std::string_view key, size_t prefix_len, StreamId* stream,
-                    uint32_t* partition);
+bool ParseCursorKey(std::string_view key, size_t prefix_len, StreamId* stream, uint32_t* partition);
 
 std::string EncodeStreamDef(StreamId id, const StreamSpec& spec);
 // False when the value is malformed; spec->name is left untouched.

@@ -14,16 +14,26 @@ namespace trib::storage {
 
 const char* ErrorName(Error e) {
   switch (e) {
-    case Error::kOk: return "ok";
-    case Error::kInvalid: return "invalid";
-    case Error::kNotFound: return "not_found";
-    case Error::kOutOfRange: return "out_of_range";
-    case Error::kCorrupt: return "corrupt";
-    case Error::kFormat: return "format";
-    case Error::kConfigChanged: return "config_changed";
-    case Error::kIo: return "io";
-    case Error::kFull: return "full";
-    case Error::kClosed: return "closed";
+    case Error::kOk:
+      return "ok";
+    case Error::kInvalid:
+      return "invalid";
+    case Error::kNotFound:
+      return "not_found";
+    case Error::kOutOfRange:
+      return "out_of_range";
+    case Error::kCorrupt:
+      return "corrupt";
+    case Error::kFormat:
+      return "format";
+    case Error::kConfigChanged:
+      return "config_changed";
+    case Error::kIo:
+      return "io";
+    case Error::kFull:
+      return "full";
+    case Error::kClosed:
+      return "closed";
   }
   return "unknown";
 }
@@ -77,7 +87,8 @@ void AddOp(RepPtr* rep, Op op) {
 
 void WriteBatch::CommitCursor(std::string_view consumer, StreamId stream, uint32_t partition,
                               uint64_t next_offset) {
-  AddOp(&rep_, Rep::Op{Rep::OpKind::kCursor, stream, partition, next_offset, std::string(consumer), {}});
+  AddOp(&rep_,
+        Rep::Op{Rep::OpKind::kCursor, stream, partition, next_offset, std::string(consumer), {}});
 }
 void WriteBatch::DeleteCursors(std::string_view consumer) {
   AddOp(&rep_, Rep::Op{Rep::OpKind::kDeleteCursors, 0, 0, 0, std::string(consumer), {}});
@@ -89,7 +100,8 @@ void WriteBatch::DeleteRetained(std::string_view topic) {
   AddOp(&rep_, Rep::Op{Rep::OpKind::kDeleteRetained, 0, 0, 0, std::string(topic), {}});
 }
 void WriteBatch::PutSession(std::string_view client_id, std::string_view value) {
-  AddOp(&rep_, Rep::Op{Rep::OpKind::kPutSession, 0, 0, 0, std::string(client_id), std::string(value)});
+  AddOp(&rep_,
+        Rep::Op{Rep::OpKind::kPutSession, 0, 0, 0, std::string(client_id), std::string(value)});
 }
 void WriteBatch::DeleteSession(std::string_view client_id) {
   AddOp(&rep_, Rep::Op{Rep::OpKind::kDeleteSession, 0, 0, 0, std::string(client_id), {}});

@@ -16,6 +16,7 @@ struct Log::Impl {
   Env env;
   Catalog catalog;
   Counters counters;
+  VerifiedBatches verified;
   std::unique_ptr<Writer> writer;  // last: stopped before the env closes
 };
 

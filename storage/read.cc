@@ -67,6 +67,7 @@ const char* DecodeBatch(const void* data, size_t size, BatchHeader* h, std::stri
   if (const char* why = BatchBody(data, *h, scratch, &body)) return why;
   RecordReader reader(body);
   RecordView r;
+  out->reserve(h->count);
   while (out->size() <= h->count && reader.Next(&r)) out->push_back(r);
   if (reader.failed()) return "malformed record";
   if (out->size() != h->count || reader.position() != body.data() + body.size())
@@ -102,8 +103,69 @@ void BuildRecords(ReadResult* out, const std::vector<Placed>& placed) {
 
 }  // namespace
 
-Result<ReadResult> Log::Read(StreamId stream, uint32_t partition, uint64_t from,
-                             size_t max_records, size_t max_bytes) const {
+namespace {
+
+// Collects records for one Read call within its limits.
+class Collector {
+ public:
+  Collector(uint64_t from, size_t max_records, size_t max_bytes)
+      : max_records_(max_records), max_bytes_(max_bytes) {
+    out_.next_offset = from;
+    out_.buffers.emplace_back();
+  }
+  bool full() const { return full_ || placed_.size() >= max_records_; }
+  // Takes the wanted records of one batch. Returns nullptr, or why the batch
+  // is corrupt (records taken before the bad spot stay taken).
+  const char* TakeBatch(uint64_t base, const void* data, size_t size, bool verified) {
+    BatchHeader h;
+    if (const char* why = CheckBatch(data, size, &h, !verified)) return why;
+    std::string_view body;
+    if (const char* why = BatchBody(data, h, &scratch_, &body)) return why;
+    RecordReader reader(body);
+    RecordView v;
+    for (uint32_t i = 0; i < h.count; i++) {
+      const uint64_t off = base + i;
+      if (off < out_.next_offset) {
+        if (!reader.Skip()) return "malformed record";
+        continue;
+      }
+      if (!reader.Next(&v)) return "malformed record";
+      if (placed_.size() >= max_records_ ||
+          (!placed_.empty() && bytes_ + v.encoded.size() > max_bytes_)) {
+        full_ = true;
+        return nullptr;
+      }
+      placed_.push_back({off, h.first_ts + v.ts_delta, out_.buffers[0].size(), v.encoded.size()});
+      out_.buffers[0].append(v.encoded);
+      bytes_ += v.encoded.size();
+      out_.next_offset = off + 1;
+    }
+    return reader.position() == body.data() + body.size() ? nullptr : "record count mismatch";
+  }
+  void Skip(uint64_t base, uint64_t next) {
+    const uint64_t skip_from = std::max(base, out_.next_offset);
+    if (next <= skip_from) return;
+    out_.skipped += next - skip_from;
+    out_.next_offset = next;
+  }
+  ReadResult Finish() {
+    BuildRecords(&out_, placed_);
+    return std::move(out_);
+  }
+
+ private:
+  const size_t max_records_, max_bytes_;
+  ReadResult out_;
+  std::vector<Placed> placed_;
+  std::string scratch_;
+  size_t bytes_ = 0;
+  bool full_ = false;
+};
+
+}  // namespace
+
+Result<ReadResult> Log::Read(StreamId stream, uint32_t partition, uint64_t from, size_t max_records,
+                             size_t max_bytes) const {
   Status err;
   const PartitionState* p = impl_->catalog.Find(stream, partition, &err);
   if (p == nullptr) return err;
@@ -112,9 +174,6 @@ Result<ReadResult> Log::Read(StreamId stream, uint32_t partition, uint64_t from,
   if (!txn.ok()) return MdbStatus(txn.rc(), "read transaction");
   BatchCursor cur(txn.get(), p->data_dbi);
   if (cur.rc() != 0) return MdbStatus(cur.rc(), "read cursor");
-  ReadResult out;
-  out.next_offset = from;
-  out.buffers.emplace_back();
   bool below;
   int rc = cur.Seek(from, &below);
   if ((rc == 0 && below) || (rc == MDB_NOTFOUND && from < info.start_offset)) {
@@ -122,49 +181,22 @@ Result<ReadResult> Log::Read(StreamId stream, uint32_t partition, uint64_t from,
     return Status(Error::kOutOfRange, "offset " + std::to_string(from) +
                                           " is below the partition start " + std::to_string(start));
   }
-  std::vector<Placed> placed;
-  std::vector<RecordView> views;
-  std::string scratch;
-  size_t bytes = 0;
-  while (rc == 0 && placed.size() < max_records) {
+  Collector col(from, max_records, max_bytes);
+  while (rc == 0 && !col.full()) {
     const uint64_t base = cur.base();
-    BatchHeader h;
-    const char* why = DecodeBatch(cur.data(), cur.size(), &h, &scratch, &views);
+    const bool verified = impl_->verified.Contains(p->ordinal, base);
+    const char* why = col.TakeBatch(base, cur.data(), cur.size(), verified);
+    if (why == nullptr && !verified) impl_->verified.Add(p->ordinal, base);
+    rc = cur.Next();
     if (why != nullptr) {
-      rc = cur.Next();
-      const uint64_t next =
-          rc == 0 ? cur.base() : std::max(info.end_offset, base + 1);
-      const uint64_t skip_from = std::max(base, out.next_offset);
       LOG_ERROR("storage: corrupt batch in stream %u partition %u at offset %llu (%s); skipping",
                 stream, partition, static_cast<unsigned long long>(base), why);
       impl_->counters.corrupt_batches++;
-      if (next > skip_from) {
-        out.skipped += next - skip_from;
-        out.next_offset = next;
-      }
-      continue;
+      col.Skip(base, rc == 0 ? cur.base() : std::max(info.end_offset, base + 1));
     }
-    bool full = false;
-    for (size_t i = 0; i < views.size(); i++) {
-      const uint64_t off = base + i;
-      if (off < out.next_offset) continue;
-      const RecordView& v = views[i];
-      if (placed.size() >= max_records ||
-          (!placed.empty() && bytes + v.encoded.size() > max_bytes)) {
-        full = true;
-        break;
-      }
-      placed.push_back({off, h.first_ts + v.ts_delta, out.buffers[0].size(), v.encoded.size()});
-      out.buffers[0].append(v.encoded);
-      bytes += v.encoded.size();
-      out.next_offset = off + 1;
-    }
-    if (full) break;
-    rc = cur.Next();
   }
   if (rc != 0 && rc != MDB_NOTFOUND) return MdbStatus(rc, "reading batches");
-  BuildRecords(&out, placed);
-  return out;
+  return col.Finish();
 }
 
 Result<uint64_t> Log::OffsetForTime(StreamId stream, uint32_t partition, int64_t t_ms) const {

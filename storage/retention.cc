@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "platform/clock.h"
 #include "platform/log.h"
 #include "storage/keys.h"
 #include "storage/writer.h"
@@ -151,7 +152,8 @@ PartitionState* Writer::OldestHead(const std::vector<StreamState*>& streams) con
     for (const auto& p : s->parts) {
       const PartitionInfo& i = p->work.info;
       if (i.start_offset >= i.end_offset) continue;
-      if (best == nullptr || i.first_timestamp_ms < best->work.info.first_timestamp_ms) best = p.get();
+      if (best == nullptr || i.first_timestamp_ms < best->work.info.first_timestamp_ms)
+        best = p.get();
     }
   }
   return best;
@@ -162,7 +164,8 @@ bool Writer::RetentionNeeded() const {
   for (size_t id = 0; id < catalog_->stream_count(); id++) {
     const StreamState* s = catalog_->Get(static_cast<StreamId>(id));
     if (s == nullptr) continue;
-    if (s->spec.max_bytes > 0 && StreamBytes(s) > s->spec.max_bytes && OldestHead({const_cast<StreamState*>(s)}))
+    if (s->spec.max_bytes > 0 && StreamBytes(s) > s->spec.max_bytes &&
+        OldestHead({const_cast<StreamState*>(s)}))
       return true;
     for (const auto& p : s->parts) {
       if (AgeExceeded(p.get(), s->spec, now_wall, now_mono)) return true;
@@ -285,11 +288,21 @@ uint64_t Writer::DropTxn(const std::vector<StreamState*>& streams, size_t need) 
       freed += value_bytes + 1;
       batches++;
     }
-    if (rc == 0 && batches > 0) rc = CommitTxn(txn);
-    else AbortTxn(txn);
+    if (rc == 0 && batches > 0)
+      rc = CommitTxn(txn);
+    else
+      AbortTxn(txn);
     if (rc == 0) {
-      if (batches > 0)
-        LOG_WARN("storage: full; dropped %d oldest batches (%zu bytes)", batches, size_t(freed));
+      // A ring buffer drops all the time: say so at most once a minute (the
+      // counter has the exact numbers).
+      const int64_t now = clock::MonoMs();
+      if (batches > 0 && now - last_drop_log_mono_ >= 60000) {
+        last_drop_log_mono_ = now;
+        LOG_WARN(
+            "storage: full; dropping the oldest batches of drop_oldest streams (%d now, %llu "
+            "records dropped so far)",
+            batches, static_cast<unsigned long long>(counters_->dropped_records.load()));
+      }
       return freed;
     }
     if (rc != MDB_MAP_FULL) {
@@ -312,8 +325,10 @@ void Writer::Nudge() {
   n++;
   v = MDB_val{8, &n};
   int rc = mdb_put(txn, env_->meta, &k, &v, 0);
-  if (rc == 0) rc = CommitTxn(txn);
-  else AbortTxn(txn);
+  if (rc == 0)
+    rc = CommitTxn(txn);
+  else
+    AbortTxn(txn);
   if (rc != 0) LOG_DEBUG("storage: nudge commit failed: %s", mdb_strerror(rc));
 }
 

@@ -112,7 +112,9 @@ class Catalog {
   std::vector<MDB_dbi> PartitionDbis() const;  // data and time index of every partition
 
   // Writer thread.
-  StreamState* Get(StreamId id) const { return id < streams_.size() ? streams_[id].get() : nullptr; }
+  StreamState* Get(StreamId id) const {
+    return id < streams_.size() ? streams_[id].get() : nullptr;
+  }
   StreamState* GetByName(std::string_view name) const;
   size_t stream_count() const { return streams_.size(); }
   const std::vector<PartitionState*>& parts() const { return parts_; }
@@ -125,6 +127,32 @@ class Catalog {
   std::vector<std::unique_ptr<StreamState>> streams_;  // index = id; may hold nulls
   std::unordered_map<std::string, StreamId> by_name_;
   std::vector<PartitionState*> parts_;
+};
+
+// Batches whose CRC a reader already checked, so that reading a big batch a
+// few records at a time does not checksum it again each time. Sound because
+// a batch never changes once written and offsets are never reused. A
+// direct-mapped table of (partition ordinal, base offset); a collision only
+// costs a CRC. Thread-safe (atomics).
+class VerifiedBatches {
+ public:
+  bool Contains(uint32_t ordinal, uint64_t base) const {
+    const uint64_t k = Key(ordinal, base);
+    return k != 0 && slots_[Slot(k)].load(std::memory_order_relaxed) == k;
+  }
+  void Add(uint32_t ordinal, uint64_t base) {
+    const uint64_t k = Key(ordinal, base);
+    if (k != 0) slots_[Slot(k)].store(k, std::memory_order_relaxed);
+  }
+
+ private:
+  static constexpr int kSlotBits = 12;
+  static uint64_t Key(uint32_t ordinal, uint64_t base) {
+    if (ordinal >= 0xFFFF || base >= (uint64_t{1} << 48)) return 0;  // not cached
+    return (uint64_t{ordinal + 1} << 48) | base;
+  }
+  static size_t Slot(uint64_t k) { return (k * 0x9E3779B97F4A7C15ull) >> (64 - kSlotBits); }
+  std::atomic<uint64_t> slots_[size_t{1} << kSlotBits] = {};
 };
 
 struct Histogram {

@@ -132,9 +132,10 @@ int Writer::LoadPartition(MDB_txn* txn, PartitionState* p) {
       count = h.count;
       w.info.last_timestamp_ms = h.first_ts;
     } else {
-      LOG_ERROR("storage: last batch of stream %u partition %u (offset %llu) is corrupt",
-                p->stream, p->partition, static_cast<unsigned long long>(base));
-      if (PeekHeader(v.mv_data, v.mv_size, &h) && h.count > 0 && h.count <= v.mv_size) count = h.count;
+      LOG_ERROR("storage: last batch of stream %u partition %u (offset %llu) is corrupt", p->stream,
+                p->partition, static_cast<unsigned long long>(base));
+      if (PeekHeader(v.mv_data, v.mv_size, &h) && h.count > 0 && h.count <= v.mv_size)
+        count = h.count;
     }
     w.info.end_offset = base + count;
   }
@@ -183,10 +184,10 @@ void Writer::RunControl(ControlOp* op) {
     if (StreamState* s = catalog_->GetByName(op->specs[0].name)) {
       op->id = s->id;
       if (s->spec.partitions != op->specs[0].partitions) {
-        op->status = Status(Error::kConfigChanged,
-                            "stream '" + s->spec.name + "' exists with " +
-                                std::to_string(s->spec.partitions) + " partitions, not " +
-                                std::to_string(op->specs[0].partitions));
+        op->status = Status(Error::kConfigChanged, "stream '" + s->spec.name + "' exists with " +
+                                                       std::to_string(s->spec.partitions) +
+                                                       " partitions, not " +
+                                                       std::to_string(op->specs[0].partitions));
       }
       return;
     }
@@ -212,12 +213,11 @@ static Status CheckSpecs(const std::vector<StreamSpec>& specs, const Catalog& ca
       return Status(Error::kInvalid, "stream '" + spec.name + "' is listed twice");
     const StreamState* s = catalog.GetByName(spec.name);
     if (s != nullptr && s->spec.partitions != spec.partitions) {
-      return Status(Error::kConfigChanged,
-                    "stream '" + spec.name + "' is stored with " +
-                        std::to_string(s->spec.partitions) +
-                        " partitions but the configuration asks for " +
-                        std::to_string(spec.partitions) +
-                        "; the partition count of a stream cannot change (keys would move)");
+      return Status(
+          Error::kConfigChanged,
+          "stream '" + spec.name + "' is stored with " + std::to_string(s->spec.partitions) +
+              " partitions but the configuration asks for " + std::to_string(spec.partitions) +
+              "; the partition count of a stream cannot change (keys would move)");
     }
     if (s == nullptr) *new_dbs += 2 * spec.partitions;
   }
@@ -238,8 +238,8 @@ Status Writer::OpenStreams(const std::vector<StreamSpec>& specs, std::vector<Str
   std::vector<std::pair<StreamState*, StreamSpec>> updated;
   for (const StreamSpec& spec : specs) {
     StreamState* existing = catalog_->GetByName(spec.name);
-    StreamId id = existing ? existing->id
-                           : static_cast<StreamId>(catalog_->stream_count() + created.size());
+    StreamId id =
+        existing ? existing->id : static_cast<StreamId>(catalog_->stream_count() + created.size());
     ids->push_back(id);
     if (existing == nullptr) {
       created.push_back(NewStream(id, spec));
@@ -258,8 +258,8 @@ Status Writer::OpenStreams(const std::vector<StreamSpec>& specs, std::vector<Str
     AbortTxn(txn);
     return MdbStatus(rc, "opening streams");
   }
-  if ((rc = CommitTxn(txn)) != 0) return MdbStatus(rc, "opening streams");
-  SyncAndRelease();
+  if ((rc = CommitTxn(txn, true)) != 0) return MdbStatus(rc, "opening streams");
+  AfterCommit(Pending(), true);  // durable: releases what waited for a sync
   for (auto& [stream, spec] : updated) catalog_->SetSpec(stream, spec);
   PublishStreams(&created);
   return Status();
@@ -267,7 +267,8 @@ Status Writer::OpenStreams(const std::vector<StreamSpec>& specs, std::vector<Str
 
 Status Writer::UpdateRetention(ControlOp* op) {
   StreamState* s = catalog_->Get(op->stream);
-  if (s == nullptr) return Status(Error::kInvalid, "unknown stream id " + std::to_string(op->stream));
+  if (s == nullptr)
+    return Status(Error::kInvalid, "unknown stream id " + std::to_string(op->stream));
   StreamSpec spec = s->spec;
   spec.max_age_ms = op->max_age_ms;
   spec.max_bytes = op->max_bytes;
@@ -278,9 +279,12 @@ Status Writer::UpdateRetention(ControlOp* op) {
   const std::string key = kMetaStreamPrefix + spec.name, def = EncodeStreamDef(s->id, spec);
   MDB_val k = Val(key), v = Val(def);
   rc = mdb_put(txn, env_->meta, &k, &v, 0);
-  if (rc == 0) rc = CommitTxn(txn);
-  else AbortTxn(txn);
+  if (rc == 0)
+    rc = CommitTxn(txn, true);
+  else
+    AbortTxn(txn);
   if (rc != 0) return MdbStatus(rc, "updating retention");
+  AfterCommit(Pending(), true);
   catalog_->SetSpec(s, spec);
   next_retention_mono_ = 0;  // apply the new limits soon
   return Status();

@@ -70,6 +70,11 @@ bool Writer::Submit(std::unique_ptr<WriteBatch::Rep> rep, uint64_t token) {
   return total <= options_.max_queue_bytes;
 }
 
+bool Writer::QueueEmpty() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.empty();
+}
+
 bool Writer::OverLimit() const { return queued_bytes_.load() > options_.max_queue_bytes; }
 
 void Writer::TakeCompletions(std::vector<Completion>* out) {
@@ -188,6 +193,13 @@ void Writer::AfterCommit(Pending&& round, bool committed) {
       return;
     }
     Release(&unsynced_, Status());
+    if (last_durable_) {
+      Release(&round, Status());
+      return;
+    }
+  } else if (!committed && unsynced_.completions.empty()) {
+    Release(&round, Status());  // nothing of it waits for a sync
+    return;
   }
   for (Completion& c : round.completions) unsynced_.completions.push_back(std::move(c));
   unsynced_.last_seq = std::max(unsynced_.last_seq, round.last_seq);
@@ -195,6 +207,10 @@ void Writer::AfterCommit(Pending&& round, bool committed) {
 }
 
 void Writer::SyncAndRelease() {
+  if (options_.sync == SyncPolicy::kNone) {  // syncs only when the log closes
+    Release(&unsynced_, Status());
+    return;
+  }
   const int64_t t0 = clock::MonoNs();
   int rc = mdb_env_sync(env_->env(), 1);
   if (rc == 0) rc = SyncHook();
@@ -211,9 +227,7 @@ void Writer::SyncAndRelease() {
   Release(&unsynced_, Status());
 }
 
-int Writer::SyncHook() {
-  return options_.fsync_hook_for_test ? options_.fsync_hook_for_test() : 0;
-}
+int Writer::SyncHook() { return options_.fsync_hook_for_test ? options_.fsync_hook_for_test() : 0; }
 
 void Writer::Release(Pending* p, const Status& failure) {
   if (p->completions.empty() && p->last_seq == 0) return;

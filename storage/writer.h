@@ -101,15 +101,18 @@ class Writer {
   void Validate(std::vector<Item>* items);
   int TryRound(std::vector<Item>* items, int64_t ts, bool* committed);
   int AppendAll(MDB_txn* txn, std::vector<Item>* items, int64_t ts);
-  int WritePartition(MDB_txn* txn, PartitionState* p, std::vector<Item>* items,
-                     const SegRef* refs, size_t n, int64_t ts);
+  int WritePartition(MDB_txn* txn, PartitionState* p, std::vector<Item>* items, const SegRef* refs,
+                     size_t n, int64_t ts);
   int PutBatch(MDB_txn* txn, PartitionState* p, uint32_t count, int64_t ts);
   int ApplyOps(MDB_txn* txn, WriteBatch::Rep* rep);
   int DeleteCursors(MDB_txn* txn, const std::string& consumer);
   int BeginTxn(MDB_txn** txn);
   // Commits; on success publishes the touched partitions and counters, on
-  // failure rolls them back. The transaction is gone either way.
-  int CommitTxn(MDB_txn* txn);
+  // failure rolls them back. The transaction is gone either way. `durable`
+  // makes LMDB write the meta page synchronously (FORMAT.md, "Durability");
+  // otherwise it reaches the disk with the next fdatasync.
+  int CommitTxn(MDB_txn* txn, bool durable = false);
+  bool QueueEmpty() const;
   void AbortTxn(MDB_txn* txn);
   void BuildCompletions(std::vector<Item>* items, int64_t ts, Pending* out);
   int64_t NextTimestamp();
@@ -171,12 +174,15 @@ class Writer {
   std::vector<PartitionState*> touched_;
   std::string raw_, zbuf_;
   Compressor compressor_;
-  Pending unsynced_;  // committed, waiting for the next fdatasync
-  bool wrote_ = false;  // the open transaction changed something
+  Pending unsynced_;           // committed, waiting for the next fdatasync
+  bool wrote_ = false;         // the open transaction changed something
+  bool meta_sync_ = false;     // MDB_NOMETASYNC is off (the env opens with it on)
+  bool last_durable_ = false;  // the last successful commit synced its meta page
   uint64_t txn_records_ = 0, txn_bytes_ = 0, txn_retained_ = 0, txn_dropped_ = 0;
   int64_t last_ts_ = 0;
   int64_t last_sync_mono_ = 0;
   int64_t next_retention_mono_ = 0;
+  int64_t last_drop_log_mono_ = INT64_MIN / 2;
   bool failed_ = false;  // a fatal LMDB error: everything fails with kClosed
 };
 

@@ -12,6 +12,8 @@ namespace {
 // MQTT 5 sections 3.4.2.1, 3.5.2.1, 3.6.2.1, 3.7.2.1.
 bool IsAllowedReason(PacketType t, uint8_t rc) {
   if (t == PacketType::kPubrel || t == PacketType::kPubcomp) return rc == 0x00 || rc == 0x92;
+  // One line per group of codes, like the specification's table.
+  // clang-format off
   switch (rc) {
     case 0x00: case 0x10: case 0x80: case 0x83: case 0x87: case 0x90: case 0x91: case 0x97:
     case 0x99:
@@ -19,6 +21,7 @@ bool IsAllowedReason(PacketType t, uint8_t rc) {
     default:
       return false;
   }
+  // clang-format on
 }
 
 }  // namespace
@@ -68,10 +71,9 @@ void EncodeAck(std::string* out, Version v, const Ack& a) {
 void EncodeAck(std::string* out, Version v, PacketType type, uint16_t packet_id,
                ReasonCode reason) {
   const bool with_reason = v == Version::k5 && reason != ReasonCode::kSuccess;
-  const char b[5] = {
-      static_cast<char>((static_cast<uint8_t>(type) << 4) | RequiredFlags(type)),
-      static_cast<char>(with_reason ? 3 : 2), static_cast<char>(packet_id >> 8),
-      static_cast<char>(packet_id), static_cast<char>(reason)};
+  const char b[5] = {static_cast<char>((static_cast<uint8_t>(type) << 4) | RequiredFlags(type)),
+                     static_cast<char>(with_reason ? 3 : 2), static_cast<char>(packet_id >> 8),
+                     static_cast<char>(packet_id), static_cast<char>(reason)};
   out->append(b, with_reason ? 5 : 4);
 }
 

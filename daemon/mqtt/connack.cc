@@ -10,6 +10,8 @@ namespace {
 
 // MQTT 5 section 3.2.2.2: the reason codes a CONNACK may carry.
 bool IsConnackReason(uint8_t rc) {
+  // One line per group of codes, like the specification's table.
+  // clang-format off
   switch (rc) {
     case 0x00: case 0x80: case 0x81: case 0x82: case 0x83: case 0x84: case 0x85: case 0x86:
     case 0x87: case 0x88: case 0x89: case 0x8A: case 0x8C: case 0x90: case 0x95: case 0x97:
@@ -18,6 +20,7 @@ bool IsConnackReason(uint8_t rc) {
     default:
       return false;
   }
+  // clang-format on
 }
 
 }  // namespace

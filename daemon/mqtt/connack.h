@@ -26,13 +26,13 @@ struct Connack {
   Properties props;
 };
 
-// Decodes a CONNACK body. Malformed: flags, reserved acknowledge flag bits
-// [MQTT-3.2.2-1 (5.0)], an undefined return/reason code [MQTT-3.2.2-6 (3.1.1)],
-// [MQTT-3.2.2-8 (5.0)], truncated or trailing bytes. Protocol Error: Session
-// Present with a failure code [MQTT-3.2.2-4 (3.1.1)], [MQTT-3.2.2-6 (5.0)],
-// property rules. A 5.0 client also accepts a two-byte 3.1.1-style CONNACK
-// (a 3.1.1-only server refusing the version): 0x01 reads as
-// kUnsupportedProtocolVersion.
+// Decodes a CONNACK body. Malformed: fixed-header flags, reserved acknowledge
+// flag bits [MQTT-3.2.2-1], a 3.1.1 return code above 5 (reserved), truncated
+// or trailing bytes. Protocol Error: a 5.0 reason code CONNACK may not carry
+// [MQTT-3.2.2-8], Session Present with a failure code ([MQTT-3.2.2-4] 3.1.1,
+// [MQTT-3.2.2-6] 5.0), property rules. A 5.0 client also accepts a two-byte
+// 3.1.1-style CONNACK (a 3.1.1-only server refusing the version): 0x01 reads
+// as kUnsupportedProtocolVersion.
 Status DecodeConnack(uint8_t flags, std::string_view body, Version v, Connack* out);
 
 // Appends a CONNACK. For 3.1.1 properties are not sent and the reason is

@@ -97,6 +97,9 @@ Status DecodeConnect(uint8_t flags, std::string_view body, Connect* out) {
   out->password.reset();
   out->props.Reset();
   out->client_id = {};
+  out->protocol_name = {};
+  out->protocol_level = 0;
+  out->version = Version::k311;  // until the level says otherwise
   if (flags != 0) return Malformed("reserved fixed-header flags wrong");  // [MQTT-2.2.2-2]
   wire::Reader r(body);
   Status st = ReadProtocol(r, out);

@@ -10,6 +10,8 @@ namespace {
 
 // MQTT 5 section 3.14.2.1.
 bool IsDisconnectReason(uint8_t rc) {
+  // One line per group of codes, like the specification's table.
+  // clang-format off
   switch (rc) {
     case 0x00: case 0x04: case 0x80: case 0x81: case 0x82: case 0x83: case 0x87: case 0x89:
     case 0x8B: case 0x8D: case 0x8E: case 0x8F: case 0x90: case 0x93: case 0x94: case 0x95:
@@ -19,6 +21,7 @@ bool IsDisconnectReason(uint8_t rc) {
     default:
       return false;
   }
+  // clang-format on
 }
 
 }  // namespace

@@ -19,10 +19,10 @@ struct Disconnect {
   Properties props;
 };
 
-// Malformed: flags [MQTT-2.2.2-2], a 3.1.1 body that is not empty
-// [MQTT-3.14.1-1], truncation or trailing bytes. Protocol Error: a reason code
-// DISCONNECT may not carry (3.14.2.1), property rules. Which side may send
-// what (Session Expiry from the server, 0x04 from the server) is the caller's.
+// Malformed: flags ([MQTT-3.14.1-1] in 3.1.1, [MQTT-2.2.2-2]), a 3.1.1 body
+// that is not empty (3.1.1 DISCONNECT has none), truncation, trailing bytes. Protocol Error: a
+// reason code DISCONNECT may not carry (3.14.2.1), property rules. Which side may send what
+// (Session Expiry from the server, 0x04 from the server) is the caller's.
 Status DecodeDisconnect(uint8_t flags, std::string_view body, Version v, Disconnect* out);
 
 // Appends a DISCONNECT. 3.1.1 has no reason code: two bytes. 5.0 leaves out

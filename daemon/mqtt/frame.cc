@@ -33,9 +33,12 @@ Frame ReadFrame(const uint8_t* data, size_t len, uint32_t max_packet_size) {
   uint32_t rl = 0;
   size_t used = 0;
   switch (DecodeVarint(data + 1, len - 1, &rl, &used)) {
-    case VarintResult::kNeedMore: return f;
-    case VarintResult::kMalformed: return Bad("bad remaining length");
-    case VarintResult::kOk: break;
+    case VarintResult::kNeedMore:
+      return f;
+    case VarintResult::kMalformed:
+      return Bad("bad remaining length");
+    case VarintResult::kOk:
+      break;
   }
   f.type = type;
   f.flags = flags;

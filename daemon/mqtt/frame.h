@@ -29,10 +29,10 @@ enum class FrameStatus : uint8_t {
 struct Frame {
   FrameStatus status = FrameStatus::kNeedMore;
   PacketType type = PacketType::kReserved;
-  uint8_t flags = 0;             // the low nibble of the first byte
-  uint8_t header_len = 0;        // 2..5: the first byte and the Remaining Length
+  uint8_t flags = 0;       // the low nibble of the first byte
+  uint8_t header_len = 0;  // 2..5: the first byte and the Remaining Length
   uint32_t remaining_length = 0;
-  uint32_t total_len = 0;        // header_len + remaining_length
+  uint32_t total_len = 0;  // header_len + remaining_length
   // Set with kMalformed (kMalformedPacket) and kTooLarge (kPacketTooLarge).
   ReasonCode reason = ReasonCode::kSuccess;
   const char* why = "";
@@ -50,15 +50,13 @@ Frame ReadFrame(const uint8_t* data, size_t len, uint32_t max_packet_size);
 
 // The packet body (variable header and payload) of a kPacket frame.
 inline std::string_view FrameBody(const uint8_t* data, const Frame& f) {
-  return std::string_view(reinterpret_cast<const char*>(data) + f.header_len,
-                          f.remaining_length);
+  return std::string_view(reinterpret_cast<const char*>(data) + f.header_len, f.remaining_length);
 }
 
 // The flags every packet type but PUBLISH must carry (0b0010 for PUBREL,
 // SUBSCRIBE, UNSUBSCRIBE; 0 otherwise).
 constexpr uint8_t RequiredFlags(PacketType t) {
-  return (t == PacketType::kPubrel || t == PacketType::kSubscribe ||
-          t == PacketType::kUnsubscribe)
+  return (t == PacketType::kPubrel || t == PacketType::kSubscribe || t == PacketType::kUnsubscribe)
              ? 0x02
              : 0x00;
 }

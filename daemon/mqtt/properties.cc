@@ -21,7 +21,9 @@ struct Spec {
   uint16_t contexts = 0;  // bit per PropertyContext
 };
 
-constexpr uint16_t Bit(PropertyContext c) { return static_cast<uint16_t>(1u << static_cast<int>(c)); }
+constexpr uint16_t Bit(PropertyContext c) {
+  return static_cast<uint16_t>(1u << static_cast<int>(c));
+}
 
 using C = PropertyContext;
 constexpr uint16_t kPubWill = Bit(C::kPublish) | Bit(C::kWill);
@@ -46,8 +48,8 @@ constexpr std::array<Spec, 0x2B> MakeSpecs() {
   s[0x19] = {Kind::kBool, Bit(C::kConnect)};
   s[0x1A] = {Kind::kString, Bit(C::kConnack)};
   s[0x1C] = {Kind::kString, Bit(C::kConnack) | Bit(C::kDisconnect)};
-  s[0x1F] = {Kind::kString, Bit(C::kConnack) | Bit(C::kAck) | Bit(C::kSuback) |
-                                Bit(C::kUnsuback) | Bit(C::kDisconnect) | Bit(C::kAuth)};
+  s[0x1F] = {Kind::kString, Bit(C::kConnack) | Bit(C::kAck) | Bit(C::kSuback) | Bit(C::kUnsuback) |
+                                Bit(C::kDisconnect) | Bit(C::kAuth)};
   s[0x21] = {Kind::kU16, Bit(C::kConnect) | Bit(C::kConnack)};
   s[0x22] = {Kind::kU16, Bit(C::kConnect) | Bit(C::kConnack)};
   s[0x23] = {Kind::kU16, Bit(C::kPublish)};
@@ -93,9 +95,15 @@ Status ReadValue(wire::Reader& r, Kind kind, Value* v) {
       v->num = x;
       break;
     }
-    case Kind::kU32: ok = r.U32(&v->num); break;
-    case Kind::kVarint: ok = r.Varint(&v->num); break;
-    case Kind::kBinary: ok = r.Binary(&v->str); break;
+    case Kind::kU32:
+      ok = r.U32(&v->num);
+      break;
+    case Kind::kVarint:
+      ok = r.Varint(&v->num);
+      break;
+    case Kind::kBinary:
+      ok = r.Binary(&v->str);
+      break;
     case Kind::kString:
       return r.String(&v->str, "truncated property", "property string is not valid UTF-8");
     case Kind::kPair: {
@@ -103,16 +111,17 @@ Status ReadValue(wire::Reader& r, Kind kind, Value* v) {
       if (!st.ok()) return st;
       return r.String(&v->str2, "truncated user property", "user property is not valid UTF-8");
     }
-    case Kind::kNone: break;
+    case Kind::kNone:
+      break;
   }
   return ok ? Status::Ok() : Malformed("truncated property");
 }
 
-Status NonZero(uint32_t v, const char* why) {
-  return v == 0 ? ProtocolError(why) : Status::Ok();
-}
+Status NonZero(uint32_t v, const char* why) { return v == 0 ? ProtocolError(why) : Status::Ok(); }
 
 Status Store(PropertyId id, PropertyContext ctx, const Value& v, Properties* p) {
+  // One line per property, like the specification's table.
+  // clang-format off
   switch (id) {
     case PropertyId::kPayloadFormatIndicator: return SetOnce(&p->payload_format_indicator, v.num);
     case PropertyId::kMessageExpiryInterval: return SetOnce(&p->message_expiry_interval, v.num);
@@ -171,6 +180,7 @@ Status Store(PropertyId id, PropertyContext ctx, const Value& v, Properties* p) 
     case PropertyId::kSharedSubscriptionAvailable:
       return SetOnce(&p->shared_subscription_available, v.num != 0);
   }
+  // clang-format on
   return Malformed("unknown property");
 }
 
@@ -240,7 +250,9 @@ struct SizeSink {
   void U32(PropertyId, uint32_t) { n += 5; }
   void Varint(PropertyId, uint32_t v) { n += 1 + VarintSize(v); }
   void Str(PropertyId, std::string_view s) { n += 1 + wire::StrSize(s); }
-  void Pair(std::string_view a, std::string_view b) { n += 1 + wire::StrSize(a) + wire::StrSize(b); }
+  void Pair(std::string_view a, std::string_view b) {
+    n += 1 + wire::StrSize(a) + wire::StrSize(b);
+  }
 };
 
 struct WriteSink {
@@ -297,8 +309,7 @@ bool Properties::operator==(const Properties& o) const {
                     p.reason_string, p.receive_maximum, p.topic_alias_maximum, p.topic_alias,
                     p.maximum_qos, p.retain_available, p.maximum_packet_size,
                     p.wildcard_subscription_available, p.subscription_identifier_available,
-                    p.shared_subscription_available, p.user_properties,
-                    p.subscription_identifiers);
+                    p.shared_subscription_available, p.user_properties, p.subscription_identifiers);
   };
   return tie(*this) == tie(o);
 }

@@ -8,7 +8,7 @@
 // buffer, which must outlive the Properties.
 //
 // Encoding writes the present properties in identifier order, user properties
-// in their original order (the order matters [MQTT-3.3.2-18]).
+// in their original order (a broker must keep it when forwarding, 3.3.2.3.7).
 //
 // Thread: values and pure functions; safe from any thread.
 #pragma once
@@ -59,8 +59,8 @@ enum class PropertyContext : uint8_t {
   kConnect,
   kConnack,
   kPublish,
-  kWill,        // the Will Properties inside CONNECT
-  kAck,         // PUBACK, PUBREC, PUBREL, PUBCOMP
+  kWill,  // the Will Properties inside CONNECT
+  kAck,   // PUBACK, PUBREC, PUBREL, PUBCOMP
   kSubscribe,
   kSuback,
   kUnsubscribe,
@@ -79,7 +79,7 @@ struct UserProperty {
 // For encoding, set what you want sent. Views must outlive the encode call.
 struct Properties {
   std::optional<uint8_t> payload_format_indicator;  // 0 bytes, 1 UTF-8
-  std::optional<uint32_t> message_expiry_interval;   // seconds
+  std::optional<uint32_t> message_expiry_interval;  // seconds
   std::optional<std::string_view> content_type;
   std::optional<std::string_view> response_topic;
   std::optional<std::string_view> correlation_data;
@@ -94,10 +94,10 @@ struct Properties {
   std::optional<std::string_view> response_information;
   std::optional<std::string_view> server_reference;
   std::optional<std::string_view> reason_string;
-  std::optional<uint16_t> receive_maximum;      // never 0
+  std::optional<uint16_t> receive_maximum;  // never 0
   std::optional<uint16_t> topic_alias_maximum;
-  std::optional<uint16_t> topic_alias;          // never 0
-  std::optional<uint8_t> maximum_qos;           // 0 or 1
+  std::optional<uint16_t> topic_alias;  // never 0
+  std::optional<uint8_t> maximum_qos;   // 0 or 1
   std::optional<bool> retain_available;
   std::optional<uint32_t> maximum_packet_size;  // never 0
   std::optional<bool> wildcard_subscription_available;
@@ -120,7 +120,7 @@ struct Properties {
 
 // Parses a property block (the bytes after the Property Length) found in
 // `context`, into `out` (reset first). Errors: Malformed Packet for an
-// identifier not allowed in `context` or unknown [MQTT-2.2.2-2 (5.0 2.2.2.2)],
+// identifier not allowed in `context` or unknown (5.0 section 2.2.2.2),
 // a truncated value, invalid UTF-8; Protocol Error for a duplicate
 // single-valued property, a forbidden 0 (Receive Maximum, Maximum Packet Size,
 // Topic Alias, Subscription Identifier) or a boolean byte other than 0 or 1.
@@ -138,7 +138,7 @@ void AppendPropertyBlock(std::string* out, const Properties& p);
 
 // Copies a validated PUBLISH property block, leaving out what is per delivery
 // (Topic Alias, Subscription Identifier, Message Expiry Interval), so the
-// broker can store the rest and pass it on unchanged [MQTT-3.3.2-17,18].
+// broker can store the rest and pass it on unchanged (3.3.2.3, 3.3.4).
 // REQUIRES: `raw` was accepted by ParseProperties.
 void AppendForwardableProperties(std::string* out, std::string_view raw);
 

@@ -68,8 +68,8 @@ size_t PublishSize(Version v, const PublishOut& p) {
 void EncodePublish(std::string* out, Version v, const PublishOut& p) {
   const size_t props = v == Version::k5 ? PropsSize(p) : 0;
   const size_t rl = BodySize(v, p, props);
-  const uint8_t flags = static_cast<uint8_t>((p.dup ? 0x08 : 0) | ((p.qos & 3) << 1) |
-                                             (p.retain ? 0x01 : 0));
+  const uint8_t flags =
+      static_cast<uint8_t>((p.dup ? 0x08 : 0) | ((p.qos & 3) << 1) | (p.retain ? 0x01 : 0));
   wire::Writer w(out);
   w.Reserve(5 + rl);
   w.FixedHeader(PacketType::kPublish, flags, static_cast<uint32_t>(rl));

@@ -12,6 +12,8 @@ namespace {
 
 // MQTT 5 section 3.9.3.
 bool IsSubackReason(uint8_t rc) {
+  // One line per group of codes, like the specification's table.
+  // clang-format off
   switch (rc) {
     case 0x00: case 0x01: case 0x02: case 0x80: case 0x83: case 0x87: case 0x8F: case 0x91:
     case 0x97: case 0x9E: case 0xA1: case 0xA2:
@@ -19,16 +21,20 @@ bool IsSubackReason(uint8_t rc) {
     default:
       return false;
   }
+  // clang-format on
 }
 
 // MQTT 5 section 3.11.3.
 bool IsUnsubackReason(uint8_t rc) {
+  // One line per group of codes, like the specification's table.
+  // clang-format off
   switch (rc) {
     case 0x00: case 0x11: case 0x80: case 0x83: case 0x87: case 0x8F: case 0x91:
       return true;
     default:
       return false;
   }
+  // clang-format on
 }
 
 // The packet identifier and, in 5.0, the properties that start all four packets.
@@ -53,15 +59,15 @@ Status ReadOptions(wire::Reader& r, Version v, Subscription* s) {
   s->qos = o & 3;
   if (v == Version::k311) {
     if (o & 0xFC) return Malformed("reserved subscription option bits set");  // [MQTT-3-8.3-4]
-    if (s->qos == 3) return Malformed("subscription QoS 3");                    // [MQTT-3-8.3-4]
+    if (s->qos == 3) return Malformed("subscription QoS 3");                  // [MQTT-3-8.3-4]
     return Status::Ok();
   }
   if (o & 0xC0) return Malformed("reserved subscription option bits set");  // [MQTT-3.8.3-5]
   s->no_local = (o & 0x04) != 0;
   s->retain_as_published = (o & 0x08) != 0;
   s->retain_handling = (o >> 4) & 3;
-  if (s->qos == 3) return ProtocolError("subscription QoS 3");                  // 3.8.3.1
-  if (s->retain_handling == 3) return ProtocolError("retain handling 3");       // 3.8.3.1
+  if (s->qos == 3) return ProtocolError("subscription QoS 3");             // 3.8.3.1
+  if (s->retain_handling == 3) return ProtocolError("retain handling 3");  // 3.8.3.1
   if (s->no_local && s->filter.substr(0, 7) == "$share/") {
     return ProtocolError("no local on a shared subscription");  // [MQTT-3.8.3-4]
   }

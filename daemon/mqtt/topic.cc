@@ -13,7 +13,7 @@ namespace {
 constexpr std::string_view kSharePrefix = "$share/";
 
 Status CheckLengthAndUtf8(std::string_view s, bool check_utf8) {
-  if (s.empty()) return Malformed("empty topic");  // [MQTT-4.7.3-1]
+  if (s.empty()) return Malformed("empty topic");                           // [MQTT-4.7.3-1]
   if (s.size() > 65535) return Malformed("topic longer than 65535 bytes");  // [MQTT-4.7.3-3]
   if (check_utf8 && !IsValidUtf8(s)) {
     return Malformed("topic is not valid UTF-8");  // [MQTT-1.5.4-1], [MQTT-4.7.3-2]
@@ -29,8 +29,8 @@ Status CheckWildcards(std::string_view f) {
     const bool starts_level = i == 0 || f[i - 1] == '/';
     const bool ends_level = i + 1 == f.size() || f[i + 1] == '/';
     if (!starts_level || !ends_level) {
-      return Malformed(c == '#' ? "'#' not a whole level"       // [MQTT-4.7.1-2]
-                                : "'+' not a whole level");     // [MQTT-4.7.1-3]
+      return Malformed(c == '#' ? "'#' not a whole level"    // [MQTT-4.7.1-2]
+                                : "'+' not a whole level");  // [MQTT-4.7.1-3]
     }
     if (c == '#' && i + 1 != f.size()) return Malformed("'#' not last");  // [MQTT-4.7.1-2]
   }
@@ -40,7 +40,11 @@ Status CheckWildcards(std::string_view f) {
 }  // namespace
 
 bool HasWildcard(std::string_view s) {
-  return s.find_first_of("+#") != std::string_view::npos;
+  // Two memchr scans: string_view::find_first_of tests every byte against the
+  // set one at a time, which made it the slowest step of PUBLISH decoding.
+  if (s.empty()) return false;  // data() may be null
+  return std::memchr(s.data(), '+', s.size()) != nullptr ||
+         std::memchr(s.data(), '#', s.size()) != nullptr;
 }
 
 Status ValidateTopicName(std::string_view topic, bool check_utf8) {
@@ -58,7 +62,7 @@ Status ParseShared(std::string_view filter, SharedFilter* out) {
   const size_t slash = rest.find('/');
   std::string_view group = rest.substr(0, slash);
   if (group.empty()) return Malformed("empty share name");  // [MQTT-4.8.2-1]
-  if (group.find_first_of("+#") != std::string_view::npos) {
+  if (HasWildcard(group)) {
     return Malformed("wildcard in share name");  // [MQTT-4.8.2-2]
   }
   if (slash == std::string_view::npos || slash + 1 == rest.size()) {

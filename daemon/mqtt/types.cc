@@ -5,16 +5,18 @@
 namespace trib::mqtt {
 
 const char* PacketTypeName(PacketType t) {
-  static const char* const kNames[16] = {
-      "RESERVED", "CONNECT",   "CONNACK", "PUBLISH",     "PUBACK",   "PUBREC",
-      "PUBREL",   "PUBCOMP",   "SUBSCRIBE", "SUBACK",    "UNSUBSCRIBE", "UNSUBACK",
-      "PINGREQ",  "PINGRESP",  "DISCONNECT", "AUTH"};
+  static const char* const kNames[16] = {"RESERVED",  "CONNECT",  "CONNACK",     "PUBLISH",
+                                         "PUBACK",    "PUBREC",   "PUBREL",      "PUBCOMP",
+                                         "SUBSCRIBE", "SUBACK",   "UNSUBSCRIBE", "UNSUBACK",
+                                         "PINGREQ",   "PINGRESP", "DISCONNECT",  "AUTH"};
   return kNames[static_cast<uint8_t>(t) & 0x0F];
 }
 
 static const char kUnknownReason[] = "Unknown reason code";
 
 const char* ReasonName(ReasonCode rc) {
+  // One line per group of codes, like the specification's table.
+  // clang-format off
   switch (static_cast<uint8_t>(rc)) {
     case 0x00: return "Success";
     case 0x01: return "Granted QoS 1";
@@ -59,8 +61,10 @@ const char* ReasonName(ReasonCode rc) {
     case 0xA0: return "Maximum connect time";
     case 0xA1: return "Subscription Identifiers not supported";
     case 0xA2: return "Wildcard Subscriptions not supported";
-    default: return kUnknownReason;
+    default:
+      return kUnknownReason;
   }
+  // clang-format on
 }
 
 bool IsKnownReasonCode(uint8_t rc) {
@@ -89,13 +93,18 @@ ConnectReturn311 ToConnectReturn311(ReasonCode rc) {
 
 ReasonCode FromConnectReturn311(ConnectReturn311 rc) {
   switch (rc) {
-    case ConnectReturn311::kAccepted: return ReasonCode::kSuccess;
+    case ConnectReturn311::kAccepted:
+      return ReasonCode::kSuccess;
     case ConnectReturn311::kUnacceptableProtocolVersion:
       return ReasonCode::kUnsupportedProtocolVersion;
-    case ConnectReturn311::kIdentifierRejected: return ReasonCode::kClientIdentifierNotValid;
-    case ConnectReturn311::kServerUnavailable: return ReasonCode::kServerUnavailable;
-    case ConnectReturn311::kBadUserNameOrPassword: return ReasonCode::kBadUserNameOrPassword;
-    case ConnectReturn311::kNotAuthorized: return ReasonCode::kNotAuthorized;
+    case ConnectReturn311::kIdentifierRejected:
+      return ReasonCode::kClientIdentifierNotValid;
+    case ConnectReturn311::kServerUnavailable:
+      return ReasonCode::kServerUnavailable;
+    case ConnectReturn311::kBadUserNameOrPassword:
+      return ReasonCode::kBadUserNameOrPassword;
+    case ConnectReturn311::kNotAuthorized:
+      return ReasonCode::kNotAuthorized;
   }
   return ReasonCode::kUnspecifiedError;
 }

@@ -140,9 +140,7 @@ class [[nodiscard]] Status {
 };
 
 constexpr Status Malformed(const char* why) { return Status(ReasonCode::kMalformedPacket, why); }
-constexpr Status ProtocolError(const char* why) {
-  return Status(ReasonCode::kProtocolError, why);
-}
+constexpr Status ProtocolError(const char* why) { return Status(ReasonCode::kProtocolError, why); }
 
 // The largest value a Variable Byte Integer can hold, and so the largest
 // Remaining Length (256 MiB - 1).

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "daemon/mqtt/properties.h"
 #include "daemon/mqtt/types.h"
 #include "daemon/mqtt/utf8.h"
 #include "daemon/mqtt/varint.h"
@@ -116,12 +117,6 @@ class Writer {
 
 // Size of a UTF-8 string or binary field on the wire.
 constexpr size_t StrSize(std::string_view s) { return 2 + s.size(); }
-
-}  // namespace trib::mqtt::wire
-
-#include "daemon/mqtt/properties.h"
-
-namespace trib::mqtt::wire {
 
 // Reads a Property Length and the block it announces, and parses it.
 inline Status ReadProperties(Reader& r, PropertyContext context, Properties* out) {

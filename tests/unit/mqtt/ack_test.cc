@@ -43,10 +43,10 @@ static void test_ack_5_short_forms(void** state) {
 
 static void test_ack_5_with_reason_string_round_trip(void** state) {
   Fx& f = F(state);
-  f.wire = B({0x40, 0x0A,                 // PUBACK, remaining length 10
-              0x00, 0x05,                 // packet id 5
-              0x87,                       // not authorized
-              0x06,                       // property length 6
+  f.wire = B({0x40, 0x0A,                         // PUBACK, remaining length 10
+              0x00, 0x05,                         // packet id 5
+              0x87,                               // not authorized
+              0x06,                               // property length 6
               0x1F, 0x00, 0x03, 'a', 'c', 'l'});  // reason string "acl"
   assert_ok(DecodeA(f, Version::k5));
   assert_int_equal(static_cast<int>(f.ack.reason), 0x87);
@@ -60,9 +60,9 @@ static void test_ack_encode_fast_path(void** state) {
   EncodeAck(&f.out, Version::k5, PacketType::kPuback, 1);
   EncodeAck(&f.out, Version::k5, PacketType::kPubrel, 2, ReasonCode::kPacketIdentifierNotFound);
   EncodeAck(&f.out, Version::k311, PacketType::kPubrec, 3, ReasonCode::kQuotaExceeded);
-  assert_bytes(f.out, B({0x40, 0x02, 0x00, 0x01,          // 5.0 success: 4 bytes
-                         0x62, 0x03, 0x00, 0x02, 0x92,    // 5.0 with a reason
-                         0x50, 0x02, 0x00, 0x03}));       // 3.1.1 has no reason code
+  assert_bytes(f.out, B({0x40, 0x02, 0x00, 0x01,        // 5.0 success: 4 bytes
+                         0x62, 0x03, 0x00, 0x02, 0x92,  // 5.0 with a reason
+                         0x50, 0x02, 0x00, 0x03}));     // 3.1.1 has no reason code
 }
 
 // [MQTT-3.6.1-1] PUBREL fixed-header flags MUST be 0010; the others 0000

@@ -9,36 +9,36 @@ static Status DecodeC(Fx& f) {
   return DecodeConnect(f.frame.flags, body, &f.connect);
 }
 
-static const std::string kConnect311 = B({
-    0x10, 0x1D,                          // CONNECT, remaining length 29
-    0x00, 0x04, 'M', 'Q', 'T', 'T',      // protocol name
-    0x04,                                // level 4: 3.1.1
-    0xEE,                                // user, password, will retain, will QoS 1, will, clean
-    0x00, 0x3C,                          // keep alive 60 s
-    0x00, 0x03, 'c', 'i', 'd',           // client id
-    0x00, 0x01, 'w',                     // will topic
-    0x00, 0x02, 'b', 'y',                // will payload
-    0x00, 0x01, 'u',                     // user name
-    0x00, 0x02, 'p', 'w'});              // password
+static const std::string kConnect311 =
+    B({0x10, 0x1D,                      // CONNECT, remaining length 29
+       0x00, 0x04, 'M', 'Q', 'T', 'T',  // protocol name
+       0x04,                            // level 4: 3.1.1
+       0xEE,                            // user, password, will retain, will QoS 1, will, clean
+       0x00, 0x3C,                      // keep alive 60 s
+       0x00, 0x03, 'c', 'i', 'd',       // client id
+       0x00, 0x01, 'w',                 // will topic
+       0x00, 0x02, 'b', 'y',            // will payload
+       0x00, 0x01, 'u',                 // user name
+       0x00, 0x02, 'p', 'w'});          // password
 
-static const std::string kConnect5 = B({
-    0x10, 0x36,                          // CONNECT, remaining length 54
-    0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05,  // "MQTT" level 5
-    0x06,                                // will (QoS 0), clean start
-    0x00, 0x0A,                          // keep alive 10 s
-    0x19,                                // property length 25 (identifier order, as encoded)
-    0x11, 0x00, 0x00, 0x0E, 0x10,        //   session expiry 3600
-    0x17, 0x00,                          //   request problem information 0
-    0x21, 0x00, 0x14,                    //   receive maximum 20
-    0x22, 0x00, 0x05,                    //   topic alias maximum 5
-    0x26, 0x00, 0x01, 'a', 0x00, 0x01, 'b',  // user property a=b
-    0x27, 0x00, 0x00, 0x10, 0x00,        //   maximum packet size 4096
-    0x00, 0x00,                          // empty client id (the server assigns one)
-    0x07,                                // will property length 7
-    0x01, 0x01,                          //   payload format: UTF-8
-    0x18, 0x00, 0x00, 0x00, 0x05,        //   will delay 5 s
-    0x00, 0x03, 'w', '/', 'x',           // will topic
-    0x00, 0x01, 'z'});                   // will payload
+static const std::string kConnect5 =
+    B({0x10, 0x36,                                // CONNECT, remaining length 54
+       0x00, 0x04, 'M',  'Q',  'T',  'T',  0x05,  // "MQTT" level 5
+       0x06,                                      // will (QoS 0), clean start
+       0x00, 0x0A,                                // keep alive 10 s
+       0x19,                          // property length 25 (identifier order, as encoded)
+       0x11, 0x00, 0x00, 0x0E, 0x10,  //   session expiry 3600
+       0x17, 0x00,                    //   request problem information 0
+       0x21, 0x00, 0x14,              //   receive maximum 20
+       0x22, 0x00, 0x05,              //   topic alias maximum 5
+       0x26, 0x00, 0x01, 'a',  0x00, 0x01, 'b',  // user property a=b
+       0x27, 0x00, 0x00, 0x10, 0x00,             //   maximum packet size 4096
+       0x00, 0x00,                               // empty client id (the server assigns one)
+       0x07,                                     // will property length 7
+       0x01, 0x01,                               //   payload format: UTF-8
+       0x18, 0x00, 0x00, 0x00, 0x05,             //   will delay 5 s
+       0x00, 0x03, 'w',  '/',  'x',              // will topic
+       0x00, 0x01, 'z'});                        // will payload
 
 static void test_connect_311_full(void** state) {
   Fx& f = F(state);
@@ -99,7 +99,7 @@ static void test_connect_encode_minimal_5(void** state) {
   c.client_id = "x";
   EncodeConnect(&f.out, c);
   assert_bytes(f.out, B({0x10, 0x0E, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05, 0x02, 0x00, 0x00,
-                         0x00,                  // no properties
+                         0x00,  // no properties
                          0x00, 0x01, 'x'}));
 }
 
@@ -107,15 +107,15 @@ static void test_connect_encode_minimal_5(void** state) {
 // MQTT 3.1 ("MQIsdp", level 3) is refused that way, answered in 3.1.1 format.
 static void test_connect_unsupported_versions_MQTT_3_1_2_2(void** state) {
   Fx& f = F(state);
-  f.wire = B({0x10, 0x10, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 0x03, 0x02, 0x00, 0x3C,
-              0x00, 0x02, 'i', 'd'});
+  f.wire = B({0x10, 0x10, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 0x03, 0x02, 0x00, 0x3C, 0x00,
+              0x02, 'i', 'd'});
   assert_status(DecodeC(f), ReasonCode::kUnsupportedProtocolVersion);
   assert_int_equal(static_cast<int>(f.connect.version), 4);
   assert_int_equal(f.connect.protocol_level, 3);
   assert_int_equal(static_cast<int>(ToConnectReturn311(ReasonCode::kUnsupportedProtocolVersion)),
                    1);
-  f.wire = B({0x10, 0x0E, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x06, 0x02, 0x00, 0x3C, 0x00, 0x02,
-              'i', 'd'});
+  f.wire =
+      B({0x10, 0x0E, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x06, 0x02, 0x00, 0x3C, 0x00, 0x02, 'i', 'd'});
   assert_status(DecodeC(f), ReasonCode::kUnsupportedProtocolVersion);
   assert_int_equal(f.connect.protocol_level, 6);
 }
@@ -123,8 +123,8 @@ static void test_connect_unsupported_versions_MQTT_3_1_2_2(void** state) {
 // [MQTT-3.1.2-1]: a wrong protocol name is reported apart from malformed bytes.
 static void test_connect_unknown_protocol_name_MQTT_3_1_2_1(void** state) {
   Fx& f = F(state);
-  f.wire = B({0x10, 0x0E, 0x00, 0x04, 'M', 'Q', 'T', 'X', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x02,
-              'i', 'd'});
+  f.wire =
+      B({0x10, 0x0E, 0x00, 0x04, 'M', 'Q', 'T', 'X', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x02, 'i', 'd'});
   assert_status(DecodeC(f), ReasonCode::kUnsupportedProtocolVersion);
   assert_string_equal(DecodeConnect(0, Body(f), &f.connect).why(), "unsupported protocol name");
 }
@@ -184,8 +184,7 @@ static void test_connect_empty_client_id_without_clean_session_MQTT_3_1_3_8(void
   Fx& f = F(state);
   f.wire = MakeConnect(4, 0x00, B({0x00, 0x00}));
   assert_status(DecodeC(f), ReasonCode::kClientIdentifierNotValid);
-  assert_int_equal(static_cast<int>(ToConnectReturn311(ReasonCode::kClientIdentifierNotValid)),
-                   2);
+  assert_int_equal(static_cast<int>(ToConnectReturn311(ReasonCode::kClientIdentifierNotValid)), 2);
   f.wire = MakeConnect(4, 0x02, B({0x00, 0x00}));
   assert_ok(DecodeC(f));
   f.wire = MakeConnect(5, 0x00, B({0x00, 0x00}));

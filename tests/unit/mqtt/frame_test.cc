@@ -38,10 +38,10 @@ static void test_frame_header_known_body_missing(void** state) {
 
 static void test_frame_whole_packets_back_to_back(void** state) {
   Fx& f = F(state);
-  f.wire = B({0xC0, 0x00,                          // PINGREQ
-              0x40, 0x02, 0x00, 0x01,              // PUBACK id 1
-              0x3B, 0x03, 0x00, 0x01, 't',         // PUBLISH DUP QoS1 RETAIN (body cut)
-              0xE0});                              // DISCONNECT, first byte only
+  f.wire = B({0xC0, 0x00,                   // PINGREQ
+              0x40, 0x02, 0x00, 0x01,       // PUBACK id 1
+              0x3B, 0x03, 0x00, 0x01, 't',  // PUBLISH DUP QoS1 RETAIN (body cut)
+              0xE0});                       // DISCONNECT, first byte only
   const auto* d = reinterpret_cast<const uint8_t*>(f.wire.data());
   Frame a = ReadFrame(d, f.wire.size(), 100);
   assert_frame(a, FrameStatus::kPacket);
@@ -124,8 +124,7 @@ static void test_frame_publish_qos3_is_malformed_MQTT_3_3_1_4(void** state) {
   Fx& f = F(state);
   for (int flags = 0; flags < 16; ++flags) {
     f.wire = B({0x30 | flags, 0x00});
-    const FrameStatus want =
-        (flags & 0x6) == 0x6 ? FrameStatus::kMalformed : FrameStatus::kPacket;
+    const FrameStatus want = (flags & 0x6) == 0x6 ? FrameStatus::kMalformed : FrameStatus::kPacket;
     assert_frame(Read(f.wire), want);
   }
 }

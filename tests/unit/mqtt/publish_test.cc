@@ -11,9 +11,9 @@ static Status DecodeP(Fx& f, Version v) {
 
 static void test_publish_311_qos0(void** state) {
   Fx& f = F(state);
-  f.wire = B({0x30, 0x07,                  // PUBLISH, QoS 0, remaining length 7
-              0x00, 0x03, 'a', '/', 'b',   // topic "a/b"
-              'h', 'i'});                  // payload (no packet id at QoS 0)
+  f.wire = B({0x30, 0x07,                 // PUBLISH, QoS 0, remaining length 7
+              0x00, 0x03, 'a', '/', 'b',  // topic "a/b"
+              'h', 'i'});                 // payload (no packet id at QoS 0)
   assert_ok(DecodeP(f, Version::k311));
   assert_sv_equal(f.publish.topic, "a/b");
   assert_sv_equal(f.publish.payload, "hi");
@@ -27,9 +27,9 @@ static void test_publish_311_qos0(void** state) {
 
 static void test_publish_311_qos2_retain_dup_empty_payload(void** state) {
   Fx& f = F(state);
-  f.wire = B({0x3D, 0x05,        // PUBLISH, DUP=1, QoS 2, RETAIN=1
-              0x00, 0x01, 't',   // topic "t"
-              0x12, 0x34});      // packet id 0x1234, empty payload
+  f.wire = B({0x3D, 0x05,       // PUBLISH, DUP=1, QoS 2, RETAIN=1
+              0x00, 0x01, 't',  // topic "t"
+              0x12, 0x34});     // packet id 0x1234, empty payload
   assert_ok(DecodeP(f, Version::k311));
   assert_int_equal(f.publish.qos, 2);
   assert_true(f.publish.retain);
@@ -38,17 +38,17 @@ static void test_publish_311_qos2_retain_dup_empty_payload(void** state) {
   assert_int_equal(f.publish.payload.size(), 0);
 }
 
-static const std::string kV5Qos1 = B({
-    0x32, 0x1A,                                      // PUBLISH QoS 1, remaining length 26
-    0x00, 0x01, 't',                                 // topic "t"
-    0x00, 0x0A,                                      // packet id 10
-    0x13,                                            // property length 19
-    0x01, 0x01,                                      //   payload format indicator: UTF-8
-    0x02, 0x00, 0x00, 0x00, 0x3C,                    //   message expiry 60 s
-    0x23, 0x00, 0x03,                                //   topic alias 3
-    0x26, 0x00, 0x01, 'k', 0x00, 0x01, 'v',          //   user property k=v
-    0x0B, 0x05,                                      //   subscription identifier 5
-    'x'});                                           // payload
+static const std::string kV5Qos1 =
+    B({0x32, 0x1A,                               // PUBLISH QoS 1, remaining length 26
+       0x00, 0x01, 't',                          // topic "t"
+       0x00, 0x0A,                               // packet id 10
+       0x13,                                     // property length 19
+       0x01, 0x01,                               //   payload format indicator: UTF-8
+       0x02, 0x00, 0x00, 0x00, 0x3C,             //   message expiry 60 s
+       0x23, 0x00, 0x03,                         //   topic alias 3
+       0x26, 0x00, 0x01, 'k',  0x00, 0x01, 'v',  //   user property k=v
+       0x0B, 0x05,                               //   subscription identifier 5
+       'x'});                                    // payload
 
 static void test_publish_5_qos1_with_properties(void** state) {
   Fx& f = F(state);
@@ -200,16 +200,16 @@ static void test_publish_encode_5_fields_and_raw_then_decode(void** state) {
   p.raw_properties = raw;
   EncodePublish(&f.out, Version::k5, p);
   assert_int_equal(PublishSize(Version::k5, p), f.out.size());
-  assert_bytes(f.out, B({0x34, 0x20,                          // QoS 2, remaining length 32
-                         0x00, 0x03, 's', '/', '1',           // topic
-                         0xBE, 0xEF,                          // packet id
-                         0x14,                                // property length 20
-                         0x02, 0x00, 0x00, 0x0E, 0x10,        //   message expiry 3600
-                         0x0B, 0x01,                          //   subscription id 1
-                         0x0B, 0xAC, 0x02,                    //   subscription id 300
-                         0x23, 0x00, 0x02,                    //   topic alias 2
-                         0x26, 0x00, 0x01, 'k', 0x00, 0x01, 'v',  // user property (raw)
-                         'd', 'a', 't', 'a'}));
+  assert_bytes(f.out, B({0x34, 0x20,                               // QoS 2, remaining length 32
+                         0x00, 0x03, 's',  '/',  '1',              // topic
+                         0xBE, 0xEF,                               // packet id
+                         0x14,                                     // property length 20
+                         0x02, 0x00, 0x00, 0x0E, 0x10,             //   message expiry 3600
+                         0x0B, 0x01,                               //   subscription id 1
+                         0x0B, 0xAC, 0x02,                         //   subscription id 300
+                         0x23, 0x00, 0x02,                         //   topic alias 2
+                         0x26, 0x00, 0x01, 'k',  0x00, 0x01, 'v',  // user property (raw)
+                         'd',  'a',  't',  'a'}));
   f.wire = f.out;
   assert_ok(DecodeP(f, Version::k5));
   assert_int_equal(*f.publish.props.message_expiry_interval, 3600);

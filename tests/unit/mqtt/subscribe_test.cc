@@ -21,13 +21,13 @@ static std::string Sub(Version v, const std::string& filter, int opts) {
   return B({0x82, static_cast<int>(body.size())}) + body;
 }
 
-static const std::string kSubscribe311 = B({
-    0x82, 0x0E,                     // SUBSCRIBE (flags 0010), remaining length 14
-    0x00, 0x0A,                     // packet id 10
-    0x00, 0x03, 'a', '/', 'b',      // filter "a/b"
-    0x01,                           //   QoS 1
-    0x00, 0x03, 'c', '/', '#',      // filter "c/#"
-    0x02});                         //   QoS 2
+static const std::string kSubscribe311 =
+    B({0x82, 0x0E,                 // SUBSCRIBE (flags 0010), remaining length 14
+       0x00, 0x0A,                 // packet id 10
+       0x00, 0x03, 'a', '/', 'b',  // filter "a/b"
+       0x01,                       //   QoS 1
+       0x00, 0x03, 'c', '/', '#',  // filter "c/#"
+       0x02});                     //   QoS 2
 
 static void test_subscribe_311_two_filters(void** state) {
   Fx& f = F(state);
@@ -45,10 +45,10 @@ static void test_subscribe_311_two_filters(void** state) {
 
 static void test_subscribe_5_options_and_identifier(void** state) {
   Fx& f = F(state);
-  f.wire = B({0x82, 0x19, 0x00, 0x0B,                      // remaining length 25, id 11
-              0x03, 0x0B, 0x80, 0x01,                    // property length 3: sub id 128
-              0x00, 0x03, 'a', '/', '+', 0x29,           // QoS 1, RAP, retain handling 2
-              0x00, 0x0A, '$', 's', 'h', 'a', 'r', 'e', '/', 'g', '/', 't', 0x00});
+  f.wire = B({0x82, 0x19, 0x00, 0x0B,             // remaining length 25, id 11
+              0x03, 0x0B, 0x80, 0x01,             // property length 3: sub id 128
+              0x00, 0x03, 'a',  '/',  '+', 0x29,  // QoS 1, RAP, retain handling 2
+              0x00, 0x0A, '$',  's',  'h', 'a',  'r', 'e', '/', 'g', '/', 't', 0x00});
   assert_ok(DecodeS(f, Version::k5));
   assert_int_equal(f.subscribe.props.subscription_identifiers[0], 128);
   const Subscription& a = f.subscribe.subscriptions[0];
@@ -115,8 +115,8 @@ static void test_subscribe_no_local_shared_MQTT_3_8_3_4(void** state) {
 // [MQTT-4.7.1-2], [MQTT-4.7.1-3], [MQTT-4.8.2-1], [MQTT-4.8.2-2], [MQTT-3.8.3-1].
 static void test_subscribe_invalid_filters_are_malformed(void** state) {
   Fx& f = F(state);
-  for (const char* bad : {"a/b#", "a/#/b", "a+", "+a/b", "$share//x", "$share/g", "$share/g/",
-                          "$share/g+/x"}) {
+  for (const char* bad :
+       {"a/b#", "a/#/b", "a+", "+a/b", "$share//x", "$share/g", "$share/g/", "$share/g+/x"}) {
     f.wire = Sub(Version::k5, bad, 0x00);
     assert_malformed(DecodeS(f, Version::k5));
     f.wire = Sub(Version::k311, bad, 0x00);
@@ -156,9 +156,9 @@ static void test_suback_encode_decode_both_versions(void** state) {
 
   f.props.reason_string = "no";
   EncodeSuback(&f.out2, Version::k5, 10, f.codes, &f.props);
-  assert_bytes(f.out2, B({0x90, 0x0B, 0x00, 0x0A,
-                          0x05, 0x1F, 0x00, 0x02, 'n', 'o',  // reason string "no"
-                          0x00, 0x02, 0x87}));
+  assert_bytes(f.out2,
+               B({0x90, 0x0B, 0x00, 0x0A, 0x05, 0x1F, 0x00, 0x02, 'n', 'o',  // reason string "no"
+                  0x00, 0x02, 0x87}));
   assert_ok(DecodeSuback(0, Body(f, f.out2), Version::k5, &f.suback));
   assert_int_equal(static_cast<int>(f.suback.reasons[2]), 0x87);
   assert_sv_equal(*f.suback.props.reason_string, "no");
@@ -170,16 +170,16 @@ static void test_suback_bad_codes_MQTT_3_9_3_2(void** state) {
   assert_malformed(DecodeSuback(0, B({0x00, 0x01, 0x03}), Version::k311, &f.suback));
   assert_malformed(DecodeSuback(0, B({0x00, 0x01, 0x87}), Version::k311, &f.suback));
   assert_protocol_error(DecodeSuback(0, B({0x00, 0x01, 0x00, 0x11}), Version::k5, &f.suback));
-  assert_protocol_error(DecodeSuback(0, B({0x00, 0x01}), Version::k311, &f.suback));  // no code
+  assert_protocol_error(DecodeSuback(0, B({0x00, 0x01}), Version::k311, &f.suback));   // no code
   assert_malformed(DecodeSuback(2, B({0x00, 0x01, 0x00}), Version::k311, &f.suback));  // flags
 }
 
 static void test_unsubscribe_both_versions(void** state) {
   Fx& f = F(state);
-  f.wire = B({0xA2, 0x0A,                  // UNSUBSCRIBE (flags 0010)
-              0x00, 0x03,                  // packet id 3
-              0x00, 0x01, 'a',             // "a"
-              0x00, 0x03, 'b', '/', '#'}); // "b/#"
+  f.wire = B({0xA2, 0x0A,                   // UNSUBSCRIBE (flags 0010)
+              0x00, 0x03,                   // packet id 3
+              0x00, 0x01, 'a',              // "a"
+              0x00, 0x03, 'b', '/', '#'});  // "b/#"
   assert_ok(DecodeU(f, Version::k311));
   assert_int_equal(f.unsubscribe.filters.size(), 2);
   assert_sv_equal(f.unsubscribe.filters[1], "b/#");
@@ -198,8 +198,8 @@ static void test_unsubscribe_errors_MQTT_3_10_1_1_MQTT_3_10_3_2(void** state) {
   const std::string body = B({0x00, 0x01, 0x00, 0x01, 'a'});
   assert_malformed(DecodeUnsubscribe(0x00, body, Version::k311, &f.unsubscribe));
   assert_protocol_error(DecodeUnsubscribe(0x02, B({0x00, 0x01}), Version::k311, &f.unsubscribe));
-  assert_protocol_error(DecodeUnsubscribe(0x02, B({0x00, 0x01, 0x00}), Version::k5,
-                                          &f.unsubscribe));
+  assert_protocol_error(
+      DecodeUnsubscribe(0x02, B({0x00, 0x01, 0x00}), Version::k5, &f.unsubscribe));
   assert_malformed(DecodeUnsubscribe(0x02, B({0x00, 0x01, 0x00, 0x02, 'a', '#'}), Version::k311,
                                      &f.unsubscribe));
 }

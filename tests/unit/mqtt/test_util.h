@@ -72,16 +72,16 @@ inline Fx& F(void** state) { return *static_cast<Fx*>(*state); }
 #define MQTT_TEST(fn) cmocka_unit_test_setup_teardown(fn, mqtt_test::Setup, mqtt_test::Teardown)
 
 // Fails unless `st` carries `rc` (kSuccess meaning ok()).
-#define assert_status(st_expr, rc)                                                           \
-  do {                                                                                       \
-    const ::trib::mqtt::Status st_ = (st_expr);                                              \
-    const ::trib::mqtt::ReasonCode want_ = (rc);                                             \
+#define assert_status(st_expr, rc)                                                          \
+  do {                                                                                      \
+    const ::trib::mqtt::Status st_ = (st_expr);                                             \
+    const ::trib::mqtt::ReasonCode want_ = (rc);                                            \
     if (st_.code() != want_ || st_.ok() != (want_ == ::trib::mqtt::ReasonCode::kSuccess)) { \
-      print_error("status 0x%02x %s (%s), want 0x%02x %s\n", static_cast<int>(st_.code()), \
+      print_error("status 0x%02x %s (%s), want 0x%02x %s\n", static_cast<int>(st_.code()),  \
                   ::trib::mqtt::ReasonName(st_.code()), st_.why(), static_cast<int>(want_), \
                   ::trib::mqtt::ReasonName(want_));                                         \
-      fail();                                                                                \
-    }                                                                                        \
+      fail();                                                                               \
+    }                                                                                       \
   } while (0)
 #define assert_ok(st_expr) assert_status(st_expr, ::trib::mqtt::ReasonCode::kSuccess)
 #define assert_malformed(st_expr) assert_status(st_expr, ::trib::mqtt::ReasonCode::kMalformedPacket)

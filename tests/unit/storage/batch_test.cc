@@ -46,11 +46,13 @@ static void test_batch_round_trip_keeps_every_field(void**) {
   a.key = "dev-1";
   a.topic = "sensors/1/temp";
   a.payload = "21.5";
-  a.properties = std::string("\x01\x01", 2);
+  static const char kProps[] = "\x01\x01";
+  a.properties = std::string_view(kProps, 2);
   a.qos = 2;
   a.retain = true;
   RecordIn b;
-  b.payload = std::string(300, 'x');  // multi-byte varint length
+  const std::string big(300, 'x');
+  b.payload = big;  // multi-byte varint length
   std::string value = BuildPlain({a, b}, 1700000000123);
   BatchHeader h;
   assert_null(CheckBatch(value.data(), value.size(), &h));

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -30,8 +31,10 @@ inline void RemoveTree(const std::string& path) {
       if (name == "." || name == "..") continue;
       std::string child = path + "/" + name;
       struct stat st;
-      if (lstat(child.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) RemoveTree(child);
-      else unlink(child.c_str());
+      if (lstat(child.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+        RemoveTree(child);
+      else
+        unlink(child.c_str());
     }
     closedir(d);
   }
@@ -67,6 +70,8 @@ struct Fixture {
   std::shared_ptr<int64_t> wall = std::make_shared<int64_t>(0);
   std::shared_ptr<int64_t> mono = std::make_shared<int64_t>(0);
   std::shared_ptr<int> fsync_error = std::make_shared<int>(0);
+  std::shared_ptr<std::atomic<int>> notified = std::make_shared<std::atomic<int>>(0);
+  std::shared_ptr<std::atomic<int>> syncs = std::make_shared<std::atomic<int>>(0);
 };
 
 inline Options DefaultOptions(const std::string& dir) {
