@@ -157,6 +157,10 @@ void Broker::ProcessCompletions() {
   completions_.clear();
   log_->TakeCompletions(&completions_);
   for (const storage::Completion& done : completions_) {
+    if (done.token & storage::Log::kForeignTokenBit) {
+      if (!done.status.ok()) LOG_WARN("exporter cursor commit failed: %s", done.status.message().c_str());
+      continue;
+    }
     if (submitted_.empty() || submitted_.front().token != done.token) {
       // Completions come back in submission order; anything else is a bug.
       LOG_ERROR("storage completion %llu out of order", static_cast<unsigned long long>(done.token));

@@ -235,6 +235,10 @@ class Log {
   // Changes retention (max_age_ms, max_bytes, on_full) of an open stream.
   Status UpdateRetention(StreamId stream, int64_t max_age_ms, uint64_t max_bytes, OnFull on_full);
 
+  // Tokens with the top bit set (kForeignTokenBit) belong to submitters other
+  // than the broker's loop (exporters committing cursors): the broker skips
+  // their completions instead of matching them to its own batches.
+  static constexpr uint64_t kForeignTokenBit = uint64_t{1} << 63;
   // Queues the batch for the writer; a Completion with this token follows.
   // Never refuses: the caller already holds the bytes. Returns false when the
   // queue is over its limit after this batch: stop reading new input until
