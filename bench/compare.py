@@ -82,24 +82,31 @@ class Broker:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def proc_field(self, name, parse):
+        """Reads /proc/PID/<name>; None once the process is gone."""
+        try:
+            with open("/proc/%d/%s" % (self.proc.pid, name)) as f:
+                return parse(f.read())
+        except (OSError, ValueError, IndexError):
+            return None
+
     def cpu_s(self):
-        with open("/proc/%d/stat" % self.proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
+        def parse(text):  # utime + stime: fields 14 and 15, after the "(comm)" field
+            fields = text.rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return self.proc_field("stat", parse)
 
     def write_bytes(self):
-        with open("/proc/%d/io" % self.proc.pid) as f:
-            for line in f:
-                if line.startswith("write_bytes:"):
-                    return int(line.split()[1])
-        return 0
+        return self.proc_field("io", lambda t: int(t.split("write_bytes:")[1].split()[0]))
 
     def rss_kib(self):
-        with open("/proc/%d/status" % self.proc.pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
+        return self.proc_field("status", lambda t: int(t.split("VmRSS:")[1].split()[0]))
+
+    def log_tail(self, n=3):
+        try:
+            return " | ".join(open(self.log_path).read().strip().splitlines()[-n:])
+        except OSError:
+            return ""
 
     def stop(self):
         """SIGTERM, then SIGKILL after 15 s. Returns the exit code (None if killed)."""
@@ -224,7 +231,8 @@ def check_run(broker, scenario, rec, cmd):
     """Notes what a benchmark must not hide: crashes, hangs, lost acked messages."""
     problems = []
     if not broker.alive():
-        problems.append("%s exited during the run (code %s)" % (broker.name, broker.proc.returncode))
+        problems.append("%s exited during the run (code %s; log ends: %s)"
+                        % (broker.name, broker.proc.returncode, broker.log_tail()))
     if "error" in rec:
         problems.append(rec["error"])
     else:
@@ -271,7 +279,7 @@ def wait_idle(broker, limit=10.0):
     last = -1.0
     while broker.alive() and time.monotonic() < deadline:
         now = broker.cpu_s()
-        if now - last < 0.005:
+        if now is None or now - last < 0.005:
             return
         last = now
         time.sleep(0.25)
@@ -288,8 +296,10 @@ def measure(broker_cls, key, args, rnd, workdir):
     alive = b.alive()
     if alive:
         wait_idle(b)  # the storage writer may still be committing what was read
-        rec["broker_cpu_s"] = b.cpu_s() - cpu0
-        rec["broker_write_bytes"] = b.write_bytes() - wb0
+        cpu1, wb1 = b.cpu_s(), b.write_bytes()
+        if None not in (cpu0, cpu1, wb0, wb1):
+            rec["broker_cpu_s"] = cpu1 - cpu0
+            rec["broker_write_bytes"] = wb1 - wb0
     rec["loadavg"] = os.getloadavg()[0]
     check_run(b, key, rec, cmd)
     rc = b.stop()
@@ -319,7 +329,7 @@ def idle_round(broker_cls, count, rnd, workdir):
     lg = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     if wait_for(lambda: os.path.exists(ready) or lg.poll() is not None, 120) and os.path.exists(ready):
         time.sleep(1.0)
-        rec["loaded_rss_kib"] = b.rss_kib() if b.alive() else 0
+        rec["loaded_rss_kib"] = b.rss_kib()
     lg.send_signal(signal.SIGTERM)
     try:
         out, _ = lg.communicate(timeout=30)
@@ -329,7 +339,7 @@ def idle_round(broker_cls, count, rnd, workdir):
     lines = [l for l in (out or "").splitlines() if l.startswith("{")]
     rec.update(json.loads(lines[-1]) if lines else {"error": "no loadgen output"})
     connected = rec.get("connected", 0)
-    if connected and "loaded_rss_kib" in rec:
+    if connected and rec.get("loaded_rss_kib") and rec.get("idle_rss_kib"):
         rec["rss_per_conn_kib"] = (rec["loaded_rss_kib"] - rec["idle_rss_kib"]) / connected
     if connected < count or not b.alive():
         anomalies.append(("idle %d / %s: %d of %d connected, broker alive=%s, errors=%s; log %s"
@@ -586,7 +596,7 @@ def main():
                     log("== %s round %d %s" % (title, rnd, cls.name))
                     try:
                         keep(measure(cls, key, args, rnd, workdir))
-                    except RuntimeError as e:
+                    except Exception as e:  # a benchmark reports, it does not stop
                         anomalies.append(("%s / %s: %s" % (key, cls.name, e), []))
         for n in idle_counts:
             for rnd in range(1, ROUNDS + 1):
@@ -594,7 +604,7 @@ def main():
                     log("== idle %d connections round %d %s" % (n, rnd, cls.name))
                     try:
                         keep(idle_round(cls, n, rnd, workdir))
-                    except RuntimeError as e:
+                    except Exception as e:  # a benchmark reports, it does not stop
                         anomalies.append(("idle %d / %s: %s" % (n, cls.name, e), []))
     sizes = (stripped_size(TRIBUTARYD), stripped_size(MOSQUITTO))
     storage_out = run_storage_bench()

@@ -74,9 +74,15 @@ std::string Broker::Start() {
   err = OpenStorage();
   if (!err.empty()) return err;
 
-  for (const config::ListenerConfig& lc : cfg_.listeners) {
+  err = LoadSecurity(cfg_, /*reload=*/false);
+  if (!err.empty()) return err;
+  for (size_t i = 0; i < cfg_.listeners.size(); ++i) {
+    const config::ListenerConfig& lc = cfg_.listeners[i];
+    tls::Context* ctx = tls_[i].get();
     auto l = std::make_unique<Listener>(
-        &loop_, lc, [this](uv_tcp_t* tcp, const config::ListenerConfig& from) { Accept(tcp, from); });
+        &loop_, lc, [this, ctx](uv_tcp_t* tcp, const config::ListenerConfig& from) {
+          Accept(tcp, from, ctx);
+        });
     err = l->Bind();
     listeners_.push_back(std::move(l));
     if (!err.empty()) return err;
@@ -156,7 +162,7 @@ void Broker::WriteReadyFile() {
     LOG_WARN("cannot write ready file %s", ready_file_.c_str());
 }
 
-void Broker::Accept(uv_tcp_t* tcp, const config::ListenerConfig& l) {
+void Broker::Accept(uv_tcp_t* tcp, const config::ListenerConfig& l, tls::Context* tls) {
   if (stopping_ || connections_.size() >= cfg_.limits.max_connections) {
     ++stats_.connections_refused;
     LOG_WARN("refusing a connection on %s: %s", l.bind.c_str(),
@@ -166,7 +172,7 @@ void Broker::Accept(uv_tcp_t* tcp, const config::ListenerConfig& l) {
   }
   ++stats_.connections_accepted;
   uint64_t id = next_conn_id_++;
-  auto c = std::make_unique<Connection>(this, tcp, l, id);
+  auto c = std::make_unique<Connection>(this, tcp, l, id, tls);
   Connection* raw = c.get();
   // Deliveries stop at max_output_bytes (the rest waits in the log or the
   // queue); only acks and pings can go past it, so twice that plus one packet
@@ -229,6 +235,10 @@ void Broker::Tick() {
   int64_t now = clock::MonoMs();
   std::vector<Connection*> expired;
   for (auto& [id, c] : connections_) {
+    if (c->rate_paused && !storage_paused_) {
+      c->rate_paused = false;
+      c->ResumeReading();
+    }
     if (c->state() == Connection::State::kNew &&
         now - c->connected_at_ms > cfg_.limits.connect_timeout_ms) {
       LOG_INFO("client %s: no CONNECT within %lld ms", c->peer().c_str(),
@@ -272,8 +282,21 @@ void Broker::Reload() {
     LOG_ERROR("SIGHUP: keeping the running configuration: %s", s.message().c_str());
     return;
   }
-  LOG_NOTICE("SIGHUP: %s is valid; changes take effect at the next restart",
-             config_path_.c_str());
+  // What can change live: passwords, ACLs, TLS certificates. Everything else
+  // waits for a restart; say so when it differs.
+  std::string err = LoadSecurity(next, /*reload=*/true);
+  if (!err.empty()) {
+    LOG_ERROR("SIGHUP: keeping the running configuration: %s", err.c_str());
+    return;
+  }
+  cfg_.auth = next.auth;
+  for (size_t i = 0; i < cfg_.listeners.size() && i < next.listeners.size(); ++i)
+    cfg_.listeners[i].tls = next.listeners[i].tls;
+  LOG_NOTICE("SIGHUP: reloaded passwords, ACLs and TLS certificates from %s", config_path_.c_str());
+  if (next.streams.size() != cfg_.streams.size() || next.listeners.size() != cfg_.listeners.size() ||
+      next.storage.dir != cfg_.storage.dir || next.storage.max_bytes != cfg_.storage.max_bytes ||
+      next.exporters.size() != cfg_.exporters.size())
+    LOG_NOTICE("SIGHUP: listeners, streams, storage and exporters change only at a restart");
 }
 
 void Broker::BeginShutdown(const char* why) {

@@ -29,6 +29,8 @@
 #include <vector>
 
 #include "daemon/admin_http.h"
+#include "daemon/auth/acl.h"
+#include "daemon/auth/password_file.h"
 #include "daemon/config.h"
 #include "daemon/connection.h"
 #include "daemon/listener.h"
@@ -45,6 +47,7 @@
 #include "daemon/topic_tree.h"
 #include "platform/fs.h"
 #include "platform/systemd.h"
+#include "platform/tls.h"
 #include "storage/log.h"
 
 namespace trib {
@@ -60,6 +63,10 @@ struct BrokerStats {
   uint64_t malformed = 0;
   uint64_t dropped_queue = 0;
   uint64_t expired = 0;
+  uint64_t tls_handshake_failures = 0;
+  uint64_t auth_failures = 0;
+  uint64_t acl_denials = 0;
+  uint64_t rate_limited = 0;
 };
 
 class Broker {
@@ -92,11 +99,21 @@ class Broker {
   void OnConnectionClosed(Connection* c);
   void OnWritable(Connection* c);
   void MarkDirty(Connection* c) { dirty_.push_back(c->id()); }
+  void OnTlsFailure(Connection* c, const std::string& why, bool after_handshake);
 
  private:
   // broker_admin.cc: the admin API's content
   HttpResponse HandleAdmin(const HttpRequest& req);
   std::string Metrics() const;
+
+  // security.cc: TLS contexts, passwords, ACLs, rate limits
+  std::string LoadSecurity(const config::Config& cfg, bool reload);
+  bool Authenticate(Connection* c, const mqtt::Connect& p, std::string* user, const char** why,
+                    mqtt::ReasonCode* rc);
+  bool AllowPublish(const Session* s, std::string_view topic);
+  bool AllowSubscribe(const Session* s, std::string_view filter, bool* check_read);
+  bool AllowRead(SubscriberId id, std::string_view topic);
+  bool ChargeRate(Connection* c);
 
   // broker.cc: lifecycle
   std::string Start();
@@ -106,7 +123,7 @@ class Broker {
   void FinishShutdown();
   void Reload();
   void CloseHandles();
-  void Accept(uv_tcp_t* tcp, const config::ListenerConfig& l);
+  void Accept(uv_tcp_t* tcp, const config::ListenerConfig& l, tls::Context* tls);
   void Tick();
   void EndOfIteration();
   Connection* FindConnection(uint64_t id);
@@ -242,6 +259,10 @@ class Broker {
   };
   std::vector<StreamCounters> stream_in_;  // index: position in router_
   std::unique_ptr<AdminHttp> admin_;
+  std::vector<std::unique_ptr<tls::Context>> tls_;  // parallel to listeners_; null for plain
+  auth::PasswordFile passwords_;
+  bool have_passwords_ = false;
+  auth::Acl acl_;
   int64_t started_ms_ = 0;
 };
 

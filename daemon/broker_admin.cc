@@ -88,6 +88,14 @@ std::string Broker::Metrics() const {
   m.Counter("tributary_messages_dropped_total",
             "Messages in no stream dropped by a full session queue or a client's maximum packet size.",
             static_cast<double>(stats_.dropped_queue));
+  m.Counter("tributary_tls_handshake_failures_total", "TLS handshakes that failed.",
+            static_cast<double>(stats_.tls_handshake_failures));
+  m.Counter("tributary_auth_failures_total", "CONNECTs refused for bad or missing credentials.",
+            static_cast<double>(stats_.auth_failures));
+  m.Counter("tributary_acl_denials_total", "PUBLISH or SUBSCRIBE refused by the ACL.",
+            static_cast<double>(stats_.acl_denials));
+  m.Counter("tributary_rate_limited_total", "PUBLISH packets over limits.max_publish_rate.",
+            static_cast<double>(stats_.rate_limited));
   m.Counter("tributary_messages_expired_total", "Messages not delivered because they expired.",
             static_cast<double>(stats_.expired));
 

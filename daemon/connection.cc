@@ -22,8 +22,9 @@ uv_stream_t* AsStream(H* h) {
 }  // namespace
 
 Connection::Connection(Broker* broker, uv_tcp_t* tcp, const config::ListenerConfig& listener,
-                       uint64_t id)
+                       uint64_t id, tls::Context* tls)
     : broker_(broker), tcp_(tcp), listener_(listener), id_(id) {
+  if (tls) tls_ = std::make_unique<tls::Session>(tls);
   tcp_->data = this;
   sockaddr_storage addr{};
   int len = sizeof addr;
@@ -57,6 +58,14 @@ void Connection::Close(const char* why, bool flush) {
   state_ = State::kClosing;
   uv_read_stop(AsStream(tcp_));
   broker_->OnConnectionClosing(this);
+  if (flush && tls_ && tls_->handshake_done()) {
+    if (!out_.empty()) {
+      tls::Status st = tls_->Send(out_, &tls_out_);
+      (void)st;  // closing anyway
+      out_.clear();
+    }
+    tls_->Close(&tls_out_);
+  }
   if (flush) {
     // A last packet (CONNACK refusal, DISCONNECT) goes out before the close;
     // OnWriteDone closes once it is written.
@@ -82,23 +91,32 @@ void Connection::MarkDirty() {
 
 void Connection::Flush() {
   dirty = false;
-  if (write_pending_ || out_.empty()) return;
+  if (tls_ && !out_.empty() && tls_->handshake_done()) {
+    tls::Status st = tls_->Send(out_, &tls_out_);
+    out_.clear();
+    if (!st.ok()) {
+      Close(st.message().c_str());
+      return;
+    }
+  }
+  std::string& wire = tls_ ? tls_out_ : out_;  // the bytes that go on the socket
+  if (write_pending_ || wire.empty()) return;
   if (state_ == State::kClosing && !close_after_write_) return;
   // Try the fast path first: most writes fit in the socket buffer at once.
-  uv_buf_t buf = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
+  uv_buf_t buf = uv_buf_init(wire.data(), static_cast<unsigned>(wire.size()));
   int n = uv_try_write(AsStream(tcp_), &buf, 1);
-  if (n == static_cast<int>(out_.size())) {
-    out_.clear();
+  if (n == static_cast<int>(wire.size())) {
+    wire.clear();
     return;
   }
   if (n < 0 && n != UV_EAGAIN) {
-    out_.clear();
+    wire.clear();
     Close(uv_strerror(n));
     return;
   }
   size_t done = n > 0 ? static_cast<size_t>(n) : 0;
-  writing_.assign(out_, done, std::string::npos);
-  out_.clear();
+  writing_.assign(wire, done, std::string::npos);
+  wire.clear();
   buf = uv_buf_init(writing_.data(), static_cast<unsigned>(writing_.size()));
   write_req_.data = this;
   int rc = uv_write(&write_req_, AsStream(tcp_), &buf, 1, OnWriteDone);
@@ -147,7 +165,27 @@ void Connection::OnRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   }
   if (n == 0 || c->state_ == State::kClosing) return;
   c->last_read_ms = clock::MonoMs();
-  c->Read(buf->base, static_cast<size_t>(n));
+  if (c->tls_) {
+    c->ReadTls(buf->base, static_cast<size_t>(n));
+  } else {
+    c->Read(buf->base, static_cast<size_t>(n));
+  }
+}
+
+void Connection::ReadTls(const char* data, size_t len) {
+  bool was_done = tls_->handshake_done();
+  tls_plain_.clear();
+  tls::Status st = tls_->Receive(std::string_view(data, len), &tls_plain_, &tls_out_);
+  if (!st.ok()) {
+    broker_->OnTlsFailure(this, st.message(), was_done);
+    Close(st.message().c_str(), /*flush=*/true);  // the alert, if any, then close
+    return;
+  }
+  if (!was_done && tls_->handshake_done())
+    LOG_DEBUG("TLS from %s: %s %s, client certificate: %s", peer_.c_str(), tls_->Version().c_str(),
+              tls_->CipherSuite().c_str(), tls_->PeerIdentity().empty() ? "none" : tls_->PeerIdentity().c_str());
+  if (!tls_out_.empty()) MarkDirty();
+  if (!tls_plain_.empty()) Read(tls_plain_.data(), tls_plain_.size());
 }
 
 void Connection::Read(const char* data, size_t len) {

@@ -14,12 +14,14 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "daemon/config.h"
 #include "daemon/mqtt/types.h"
+#include "platform/tls.h"
 
 namespace trib {
 
@@ -30,7 +32,9 @@ class Connection {
  public:
   enum class State { kNew, kConnected, kClosing };
 
-  Connection(Broker* broker, uv_tcp_t* tcp, const config::ListenerConfig& listener, uint64_t id);
+  // `tls` is the listener's TLS context, or null for a plain listener.
+  Connection(Broker* broker, uv_tcp_t* tcp, const config::ListenerConfig& listener, uint64_t id,
+             tls::Context* tls);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -48,7 +52,10 @@ class Connection {
   void MarkDirty();
   // Starts a write of everything queued if none is in progress.
   void Flush();
-  size_t queued_bytes() const { return out_.size() + writing_.size(); }
+  size_t queued_bytes() const { return out_.size() + writing_.size() + tls_out_.size(); }
+  // The client certificate's identity (CN or SAN) on a TLS listener; "" otherwise.
+  std::string PeerIdentity() const { return tls_ ? tls_->PeerIdentity() : std::string(); }
+  bool is_tls() const { return tls_ != nullptr; }
   // Past this many queued bytes the client is not reading: disconnect it.
   void set_output_hard_cap(size_t bytes) { hard_cap_ = bytes; }
 
@@ -75,6 +82,7 @@ class Connection {
   std::unordered_map<std::string, uint16_t> aliases_out;  // topic -> alias we assigned
   bool will_suppressed = false;  // DISCONNECT 0x00 received: no will
   bool paused = false;
+  bool rate_paused = false;  // reading paused by max_publish_rate (3.1.1)
   bool dirty = false;
   // Acks owed to the client, in the order its PUBLISH packets arrived
   // [MQTT-4.6.0-2/3]; an entry waits (ready=false) until storage committed.
@@ -99,6 +107,7 @@ class Connection {
   static void OnClosed(uv_handle_t* h);
 
   void Read(const char* data, size_t len);
+  void ReadTls(const char* data, size_t len);
   // Decodes and dispatches every complete packet in [data, data+len); returns
   // the bytes consumed, or -1 when the connection was closed.
   ssize_t Consume(const char* data, size_t len);
@@ -116,6 +125,9 @@ class Connection {
   bool write_pending_ = false;
   bool close_after_write_ = false;
   size_t hard_cap_ = 0;
+  std::unique_ptr<tls::Session> tls_;
+  std::string tls_plain_;  // decrypted bytes of one read
+  std::string tls_out_;    // ciphertext waiting to be written
 };
 
 }  // namespace trib

@@ -44,6 +44,7 @@ void Broker::Route(const MessagePtr& msg) {
       for (; i < match_subs_.size() && match_subs_[i].subscriber == id; ++i) {
         const SubOptions& o = match_subs_[i].options;
         if (o.no_local && msg->origin == id) continue;  // [MQTT-3.8.3-3]
+        if (o.check_read && !AllowRead(id, msg->topic)) continue;
         Merge(o, *msg, &d, &any);
       }
       if (!any) continue;
@@ -62,6 +63,7 @@ void Broker::Route(const MessagePtr& msg) {
       const SubMatch& cand = members[(rr + k) % members.size()];
       auto it = sessions_by_id_.find(cand.subscriber);
       if (it == sessions_by_id_.end()) continue;
+      if (cand.options.check_read && !AllowRead(cand.subscriber, msg->topic)) continue;
       if (!pick) pick = &cand;
       if (CanSend(it->second, std::min(cand.options.qos, msg->qos))) {
         pick = &cand;
@@ -248,6 +250,7 @@ bool Broker::MatchSession(const Session* s, std::string_view topic, Delivery* d,
   bool any = false;
   for (const auto& [k, sub] : s->subscriptions) {
     if (!sub.group.empty() || !mqtt::TopicMatches(sub.filter, topic)) continue;
+    if (sub.options.check_read && !const_cast<Broker*>(this)->AllowRead(s->id, topic)) continue;
     uint8_t q = std::min(sub.options.qos, record_qos);
     if (!any || q > d->qos) d->qos = q;
     d->retain = d->retain || (sub.options.retain_as_published && record_retain);
@@ -337,6 +340,7 @@ void Broker::SendRetained(Session* s, const Subscription& sub) {
   for (const auto& [topic, mp] : found) {
     const MessagePtr& m = *mp;
     if (m->expires_at_ms && m->expires_at_ms <= now) continue;
+    if (sub.options.check_read && !AllowRead(s->id, m->topic)) continue;
     Delivery d;
     d.msg = m;
     d.qos = std::min(sub.options.qos, m->qos);

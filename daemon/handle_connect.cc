@@ -58,7 +58,6 @@ void Broker::HandleConnect(Connection* c, std::string_view body, uint8_t flags) 
   }
   c->client_id = std::string(p.client_id);
   if (p.props.request_problem_information) c->problem_info = *p.props.request_problem_information;
-  if (p.username) c->username = std::string(*p.username);
 
   if (v == mqtt::Version::k5 && p.props.authentication_method) {
     // No enhanced authentication method is configured [MQTT-4.12.0-1].
@@ -66,12 +65,15 @@ void Broker::HandleConnect(Connection* c, std::string_view body, uint8_t flags) 
                   "no enhanced authentication method is supported");
     return;
   }
-  if (!cfg_.auth.allow_anonymous && !p.username) {
-    RefuseConnect(c, v, v == mqtt::Version::k5 ? mqtt::ReasonCode::kNotAuthorized
-                                               : mqtt::ReasonCode::kNotAuthorized,
-                  "anonymous clients are not allowed");
+  std::string user;
+  const char* why = "";
+  mqtt::ReasonCode auth_rc = mqtt::ReasonCode::kSuccess;
+  if (!Authenticate(c, p, &user, &why, &auth_rc)) {
+    ++stats_.auth_failures;
+    RefuseConnect(c, v, auth_rc, why);  // 3.1.1: return code 4 or 5 [MQTT-3.2.2-...]
     return;
   }
+  c->username = user;
   if (p.will && (p.will->topic.size() > cfg_.limits.max_topic_length ||
                  mqtt::CountTopicLevels(p.will->topic) > cfg_.limits.max_topic_levels)) {
     RefuseConnect(c, v, mqtt::ReasonCode::kTopicNameInvalid, "will topic exceeds the limits");
@@ -119,6 +121,8 @@ void Broker::HandleConnect(Connection* c, std::string_view body, uint8_t flags) 
     s = CreateSession(c->client_id);
   }
   s->expiry_interval = granted;
+  s->username = user;
+  s->anonymous = user.empty();
   s->conn = c;
   c->session = s;
   c->set_state(Connection::State::kConnected);

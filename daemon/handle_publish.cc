@@ -40,6 +40,17 @@ void Broker::HandlePublish(Connection* c, uint8_t flags, std::string_view body) 
                                            "topic exceeds the configured length or levels"));
   }
 
+  if (!ChargeRate(c)) {
+    ++stats_.rate_limited;
+    if (c->version == mqtt::Version::k5) {
+      return ProtocolFailure(c, mqtt::Status(mqtt::ReasonCode::kMessageRateTooHigh,
+                                             "publish rate above limits.max_publish_rate"));
+    }
+    // 3.1.1 has no reason code: take this message, then read no more until
+    // the bucket refills (the tick resumes it).
+    c->rate_paused = true;
+    c->PauseReading();
+  }
   if (p.qos > 0) {
     // [MQTT-3.3.4-7]/[MQTT-3.3.4-8]: more unacknowledged QoS>0 PUBLISH than
     // the Receive Maximum we advertised.
@@ -54,6 +65,18 @@ void Broker::HandlePublish(Connection* c, uint8_t flags, std::string_view body) 
     // Clients may not publish into the broker's own $SYS tree.
     if (p.qos == 1) QueueAck(c, mqtt::PacketType::kPuback, p.packet_id, true, mqtt::ReasonCode::kNotAuthorized);
     if (p.qos == 2) QueueAck(c, mqtt::PacketType::kPubrec, p.packet_id, true, mqtt::ReasonCode::kNotAuthorized);
+    return;
+  }
+  if (!AllowPublish(s, topic)) {
+    // 5.0: Not authorized [MQTT-3.4.2-?]; 3.1.1 cannot say no, so the message
+    // is acknowledged and discarded, as 3.1.1 permits.
+    mqtt::ReasonCode rc = c->version == mqtt::Version::k5 ? mqtt::ReasonCode::kNotAuthorized
+                                                          : mqtt::ReasonCode::kSuccess;
+    if (p.qos == 1) QueueAck(c, mqtt::PacketType::kPuback, p.packet_id, true, rc);
+    if (p.qos == 2) {
+      if (c->version != mqtt::Version::k5) s->qos2_in.insert(p.packet_id);
+      QueueAck(c, mqtt::PacketType::kPubrec, p.packet_id, true, rc);
+    }
     return;
   }
   uint64_t ack_seq = 0;

@@ -33,7 +33,14 @@ void Broker::HandleSubscribe(Connection* c, uint8_t flags, std::string_view body
                                                        : mqtt::ReasonCode::kUnspecifiedError);
       continue;
     }
+    bool check_read = false;
+    if (!AllowSubscribe(s, sf.filter, &check_read)) {
+      codes.push_back(c->version == mqtt::Version::k5 ? mqtt::ReasonCode::kNotAuthorized
+                                                       : mqtt::ReasonCode::kUnspecifiedError);
+      continue;
+    }
     Subscription sub;
+    sub.options.check_read = check_read;
     sub.filter = std::string(sf.filter);
     sub.group = std::string(sf.group);
     sub.options.qos = in.qos;  // granted as asked: this server supports QoS 2

@@ -263,6 +263,7 @@ void Broker::PublishWill(Session* s) {
   s->will.reset();
   s->will_due_ms = 0;
   if (!will) return;
+  if (!AllowPublish(s, will->topic)) return;  // the ACL covers wills too
   LOG_DEBUG("client %s: publishing will on %s", s->client_id.c_str(), will->topic.c_str());
   // Rebuild a Publish view of the will so it takes the normal path.
   mqtt::Publish p;

@@ -63,6 +63,8 @@ inline uint64_t PartitionKey(storage::StreamId s, uint32_t p) {
 struct Session {
   SubscriberId id = 0;
   std::string client_id;
+  std::string username;       // as authenticated; for ACL checks
+  bool anonymous = true;
   Connection* conn = nullptr;  // null while offline
   // Session Expiry Interval in seconds (0: ends with the connection;
   // 0xFFFFFFFF: never). 3.1.1 clean session=0 maps to "never".

@@ -115,11 +115,14 @@ void Broker::PersistSession(Session* s) {
   nlohmann::json j;
   j["v"] = 1;
   j["expiry"] = s->expiry_interval;
+  j["user"] = s->username;
+  j["auth"] = !s->anonymous;
   nlohmann::json subs = nlohmann::json::array();
   for (const auto& [k, sub] : s->subscriptions) {
     subs.push_back({{"f", sub.filter}, {"g", sub.group}, {"q", sub.options.qos},
                     {"nl", sub.options.no_local}, {"rap", sub.options.retain_as_published},
-                    {"rh", sub.options.retain_handling}, {"id", sub.options.subscription_id}});
+                    {"rh", sub.options.retain_handling}, {"id", sub.options.subscription_id},
+                    {"cr", sub.options.check_read}});
   }
   j["subs"] = subs;
   batch_.PutSession(s->client_id, j.dump());
@@ -156,6 +159,8 @@ void Broker::LoadSessions() {
     }
     Session* s = CreateSession(std::string(id));
     s->expiry_interval = j.value("expiry", 0u);
+    s->username = j.value("user", "");
+    s->anonymous = !j.value("auth", false);
     s->offline_since_ms = clock::MonoMs();
     s->stored = true;
     if (j.contains("subs") && j["subs"].is_array()) {
@@ -169,6 +174,7 @@ void Broker::LoadSessions() {
         sub.options.retain_as_published = e.value("rap", false);
         sub.options.retain_handling = e.value("rh", 0);
         sub.options.subscription_id = e.value("id", 0u);
+        sub.options.check_read = e.value("cr", false);
         if (!sub.filter.empty()) AddSubscription(s, sub);
       }
     }

@@ -29,6 +29,7 @@ struct SubOptions {
   bool retain_as_published = false;
   uint8_t retain_handling = 0;
   uint32_t subscription_id = 0;  // 0 = none
+  bool check_read = false;       // the ACL must approve each delivered message
 };
 
 struct SubMatch {

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "daemon/auth/passwd_cli.h"
 #include "daemon/config.h"
 #include "daemon/units.h"
 
@@ -170,7 +171,7 @@ int Clients(const Target& t, bool json) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"tributary: operate a tributaryd (status, streams, clients, check-config)"};
+  CLI::App app{"tributary: operate a tributaryd (status, streams, clients, passwd, check-config)"};
   app.require_subcommand(1);
   std::string config_path, admin, token;
   bool json = false;
@@ -185,6 +186,13 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check-config", "Check a configuration file (exit 0 ok, 2 bad)");
   std::string check_file;
   check->add_option("FILE", check_file)->required();
+  auto* passwd = app.add_subcommand("passwd", "Add, change (-b: password from stdin) or delete (-D) a user");
+  std::string pw_file, pw_user;
+  bool pw_delete = false, pw_batch = false;
+  passwd->add_option("FILE", pw_file, "Password file (created when missing)")->required();
+  passwd->add_option("USER", pw_user)->required();
+  passwd->add_flag("-D,--delete", pw_delete, "Delete the user");
+  passwd->add_flag("-b,--batch", pw_batch, "Read the password from stdin, one line, without prompting");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -192,6 +200,10 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
 
+  if (passwd->parsed()) {
+    // On a terminal it prompts twice without echo; otherwise it reads stdin.
+    return trib::auth::RunPasswd(pw_file, pw_user, pw_delete, pw_batch || !isatty(STDIN_FILENO));
+  }
   if (check->parsed()) {
     trib::config::Config cfg;
     auto s = trib::config::Load(check_file, &cfg);
