@@ -17,6 +17,8 @@ PACKAGES=(
   clang cppcheck clang-tidy
   # admin API tests: promtool checks the /metrics output
   prometheus curl
+  # TLS tests generate their certificates at test time
+  openssl
 )
 
 missing=()
