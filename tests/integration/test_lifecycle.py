@@ -70,6 +70,17 @@ class Lifecycle(DaemonTest):
         r = run([TRIBUTARYD, "--no-such-flag"])
         self.assertEqual(r.returncode, 2)
 
+    def test_readme_config_reference_is_generated(self):
+        # The README's reference must be exactly what the key table produces.
+        r = run([TRIBUTARYD, "--config-reference"])
+        self.assertEqual(r.returncode, 0)
+        readme = open(os.path.join(os.path.dirname(__file__), "../../README.md")).read()
+        start = readme.index("<!-- config-reference")
+        start = readme.index("\n", start) + 1
+        end = readme.index("<!-- end config-reference -->")
+        self.assertEqual(readme[start:end].strip(), r.stdout.strip(),
+                         "README reference is stale: regenerate with tributaryd --config-reference")
+
     def test_second_daemon_on_same_data_dir_refused(self):
         a = self.daemon().start()
         b = self.daemon(data_dir=a.data_dir)
