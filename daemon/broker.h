@@ -187,6 +187,10 @@ class Broker {
   bool MatchSession(const Session* s, std::string_view topic, Delivery* d, uint8_t record_qos,
                     bool record_retain) const;
   void SendRetained(Session* s, const Subscription& sub);
+  // Moves the session's positions in every stream partition that `filter`
+  // can match to `pos`; returns "" or why the position is out of range.
+  std::string ApplyReplay(Session* s, std::string_view filter, const struct ReplayPosition& pos);
+  const std::string& StreamName(storage::StreamId id);
 
   // sessions.cc: creation, takeover, persistence, expiry, wills
   Session* FindSession(const std::string& client_id);
@@ -229,7 +233,8 @@ class Broker {
   std::unordered_map<SubscriberId, Session*> sessions_by_id_;
   TopicTree tree_;
   RetainedTree<MessagePtr> retained_;
-  std::unordered_map<std::string, size_t> shared_rr_;  // round-robin per group/filter
+  std::unordered_map<std::string, size_t> shared_rr_;
+  std::unordered_map<storage::StreamId, std::string> stream_names_;  // round-robin per group/filter
 
   std::unique_ptr<storage::Log> log_;
   // Cleared before the loop's handles close, so the storage writer never

@@ -23,6 +23,7 @@ void Merge(const SubOptions& o, const Message& m, Delivery* d, bool* any) {
   // Retain As Published [MQTT-3.3.1-12]/[MQTT-3.3.1-13] for live messages.
   d->retain = d->retain || (o.retain_as_published && m.retain);
   if (o.subscription_id) d->subscription_ids.push_back(o.subscription_id);
+  d->stream_meta = d->stream_meta || o.stream_meta;
   *any = true;
 }
 
@@ -152,8 +153,20 @@ void Broker::Send(Session* s, Delivery&& d, bool dup, uint16_t packet_id) {
     }
     out.message_expiry_interval = static_cast<uint32_t>((left + 999) / 1000);  // [MQTT-3.3.2-6]
   }
+  std::string with_meta;
   if (c->version == mqtt::Version::k5) {
     out.raw_properties = m.properties;
+    if (d.stream_meta && m.stored) {
+      // The record's place in the log, for consumers that track offsets.
+      std::string part = std::to_string(m.partition), off = std::to_string(m.offset),
+                  ts = std::to_string(m.timestamp_ms);
+      mqtt::Properties meta;
+      meta.user_properties = {{"stream", StreamName(m.stream)}, {"partition", part},
+                              {"offset", off}, {"timestamp", ts}};
+      with_meta = m.properties;
+      mqtt::AppendProperties(&with_meta, meta);
+      out.raw_properties = with_meta;
+    }
     out.subscription_identifiers = d.subscription_ids;
     if (c->max_packet_out && mqtt::PublishSize(c->version, out) > c->max_packet_out) {
       // [MQTT-3.1.2-25]: never send more than the client's Maximum Packet
@@ -255,6 +268,7 @@ bool Broker::MatchSession(const Session* s, std::string_view topic, Delivery* d,
     if (!any || q > d->qos) d->qos = q;
     d->retain = d->retain || (sub.options.retain_as_published && record_retain);
     if (sub.options.subscription_id) d->subscription_ids.push_back(sub.options.subscription_id);
+    d->stream_meta = d->stream_meta || sub.options.stream_meta;
     any = true;
   }
   return any;

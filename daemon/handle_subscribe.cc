@@ -2,6 +2,8 @@
 // shared subscriptions, retained messages on subscribe.
 #include "daemon/broker.h"
 #include "daemon/mqtt/topic.h"
+#include "daemon/replay.h"
+#include "platform/clock.h"
 #include "platform/log.h"
 
 namespace trib {
@@ -14,9 +16,36 @@ void Broker::HandleSubscribe(Connection* c, uint8_t flags, std::string_view body
   uint32_t sub_id = p.props.subscription_identifiers.empty() ? 0 : p.props.subscription_identifiers[0];
   std::vector<mqtt::ReasonCode> codes;
   std::vector<Subscription> to_send_retained;
+  // Kafka-style options of MQTT 5 clients, as SUBSCRIBE user properties:
+  // replay=<position> and stream-meta=true.
+  std::optional<std::string_view> replay_prop;
+  bool meta = false;
+  for (const mqtt::UserProperty& u : p.props.user_properties) {
+    if (u.name == "replay") replay_prop = u.value;
+    if (u.name == "stream-meta") meta = u.value == "true" || u.value == "1";
+  }
+  const mqtt::ReasonCode failed = c->version == mqtt::Version::k5
+                                      ? mqtt::ReasonCode::kImplementationSpecificError
+                                      : mqtt::ReasonCode::kUnspecifiedError;
   for (const mqtt::Subscription& in : p.subscriptions) {
+    std::string_view filter = in.filter, pos_text;
+    std::string why;
+    bool replay = SplitReplayFilter(in.filter, &pos_text, &filter, &why);
+    if (!replay && replay_prop) {
+      replay = true;
+      pos_text = *replay_prop;
+    }
+    ReplayPosition pos;
+    if (replay && why.empty()) why = ParseReplayPosition(pos_text, clock::WallMs(), &pos);
+    if (replay && why.empty() && !mqtt::ValidateTopicFilter(filter).ok()) why = "bad topic filter after $replay/<position>/";
+    if (!why.empty()) {
+      LOG_INFO("client %s: SUBSCRIBE %.*s refused: %s", c->client_id.c_str(),
+               static_cast<int>(in.filter.size()), in.filter.data(), why.c_str());
+      codes.push_back(failed);
+      continue;
+    }
     mqtt::SharedFilter sf;
-    if (!mqtt::ParseShared(in.filter, &sf).ok()) {
+    if (!mqtt::ParseShared(filter, &sf).ok() || (replay && sf.shared)) {
       codes.push_back(mqtt::ReasonCode::kTopicFilterInvalid);
       continue;
     }
@@ -26,7 +55,7 @@ void Broker::HandleSubscribe(Connection* c, uint8_t flags, std::string_view body
                                                        : mqtt::ReasonCode::kUnspecifiedError);
       continue;
     }
-    std::string key(in.filter);
+    std::string key(filter);
     bool exists = s->subscriptions.count(key) > 0;
     if (!exists && s->subscriptions.size() >= cfg_.limits.max_subscriptions) {
       codes.push_back(c->version == mqtt::Version::k5 ? mqtt::ReasonCode::kQuotaExceeded
@@ -48,8 +77,19 @@ void Broker::HandleSubscribe(Connection* c, uint8_t flags, std::string_view body
     sub.options.retain_as_published = in.retain_as_published;
     sub.options.retain_handling = in.retain_handling;
     sub.options.subscription_id = sub_id;
+    sub.options.stream_meta = meta;
+    if (replay) {
+      why = ApplyReplay(s, sub.filter, pos);
+      if (!why.empty()) {
+        LOG_INFO("client %s: replay %.*s refused: %s", c->client_id.c_str(),
+                 static_cast<int>(pos_text.size()), pos_text.data(), why.c_str());
+        codes.push_back(failed);
+        continue;
+      }
+    }
     AddSubscription(s, sub);  // replaces an existing one [MQTT-3.8.4-3]
     codes.push_back(static_cast<mqtt::ReasonCode>(in.qos));
+    if (replay) continue;  // history comes from the log, not from retained messages
     // Retained messages: not for shared subscriptions [MQTT-3.8.4-?], and
     // per Retain Handling [MQTT-3.3.1-9..11].
     if (sub.group.empty() && (sub.options.retain_handling == 0 ||
@@ -62,6 +102,88 @@ void Broker::HandleSubscribe(Connection* c, uint8_t flags, std::string_view body
   c->MarkDirty();
   for (const Subscription& sub : to_send_retained) SendRetained(s, sub);
   PersistSession(s);
+  Pump(s);  // replayed partitions start reading
+}
+
+namespace {
+// True when some topic could match both filters.
+bool FiltersOverlap(std::string_view a, std::string_view b) {
+  size_t i = 0, j = 0;
+  while (true) {
+    size_t ea = a.find('/', i), eb = b.find('/', j);
+    std::string_view la = a.substr(i, ea == std::string_view::npos ? std::string_view::npos : ea - i);
+    std::string_view lb = b.substr(j, eb == std::string_view::npos ? std::string_view::npos : eb - j);
+    if (la == "#" || lb == "#") return true;
+    if (la != "+" && lb != "+" && la != lb) return false;
+    bool enda = ea == std::string_view::npos, endb = eb == std::string_view::npos;
+    if (enda || endb) {
+      if (enda && endb) return true;
+      // One ends: the other may continue only with a lone "#".
+      std::string_view more = enda ? b.substr(eb + 1) : a.substr(ea + 1);
+      return more == "#";
+    }
+    i = ea + 1;
+    j = eb + 1;
+  }
+}
+}  // namespace
+
+const std::string& Broker::StreamName(storage::StreamId id) {
+  auto it = stream_names_.find(id);
+  if (it != stream_names_.end()) return it->second;
+  for (const auto& [sid, spec] : log_->ListStreams()) stream_names_[sid] = spec.name;
+  return stream_names_[id];
+}
+
+std::string Broker::ApplyReplay(Session* s, std::string_view filter, const ReplayPosition& pos) {
+  struct Target {
+    uint64_t key;
+    uint64_t next;
+  };
+  std::vector<Target> targets;
+  bool offset_in_range = false;
+  for (size_t i = 0; i < router_.size(); ++i) {
+    const config::StreamConfig& sc = router_.stream(i);
+    bool overlaps = false;
+    for (const std::string& subj : sc.subjects) overlaps = overlaps || FiltersOverlap(subj, filter);
+    if (!overlaps) continue;
+    for (uint32_t part = 0; part < sc.partitions; ++part) {
+      auto info = log_->Info(router_.id(i), part);
+      if (!info.ok()) return "cannot read partition: " + info.status().message();
+      uint64_t next = info->end_offset;
+      switch (pos.kind) {
+        case ReplayPosition::Kind::kEarliest: next = info->start_offset; break;
+        case ReplayPosition::Kind::kLatest: next = info->end_offset; break;
+        case ReplayPosition::Kind::kOffset:
+          // Below the start (deleted by retention): from the start.
+          next = std::max(pos.offset, info->start_offset);
+          if (pos.offset <= info->end_offset) offset_in_range = true;
+          next = std::min(next, info->end_offset);
+          break;
+        case ReplayPosition::Kind::kTime: {
+          auto off = log_->OffsetForTime(router_.id(i), part, pos.time_ms);
+          if (!off.ok()) return "time lookup failed: " + off.status().message();
+          next = std::max(off.value(), info->start_offset);
+          break;
+        }
+      }
+      targets.push_back({PartitionKey(router_.id(i), part), next});
+    }
+  }
+  if (targets.empty()) return "the filter matches no stream, so there is nothing to replay";
+  if (pos.kind == ReplayPosition::Kind::kOffset && !offset_in_range)
+    return "offset " + std::to_string(pos.offset) + " is past the end of every partition";
+  if (pos.kind == ReplayPosition::Kind::kTime && pos.time_ms > clock::WallMs() + 60000)
+    return "the replay time is in the future";
+  for (const Target& t : targets) {
+    Position& p = s->positions[t.key];
+    auto end = routed_end_.find(t.key);
+    p.next = t.next;
+    p.lagging = true;
+    if (end != routed_end_.end()) p.live_end = std::max(p.live_end, end->second);
+  }
+  s->positions_dirty = true;
+  return "";
 }
 
 void Broker::HandleUnsubscribe(Connection* c, uint8_t flags, std::string_view body) {
@@ -71,6 +193,9 @@ void Broker::HandleUnsubscribe(Connection* c, uint8_t flags, std::string_view bo
   Session* s = c->session;
   std::vector<mqtt::ReasonCode> codes;
   for (std::string_view f : p.filters) {
+    std::string_view pos, rest;
+    std::string why;
+    if (SplitReplayFilter(f, &pos, &rest, &why) && why.empty()) f = rest;
     std::string key(f);
     if (s->subscriptions.count(key)) {
       RemoveSubscription(s, key);

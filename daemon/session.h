@@ -38,6 +38,7 @@ struct Delivery {
   uint8_t qos = 0;
   bool retain = false;
   std::vector<uint32_t> subscription_ids;
+  bool stream_meta = false;  // add the record's stream position as user properties
 };
 
 struct OutFlight {

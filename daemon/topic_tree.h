@@ -30,6 +30,7 @@ struct SubOptions {
   uint8_t retain_handling = 0;
   uint32_t subscription_id = 0;  // 0 = none
   bool check_read = false;       // the ACL must approve each delivered message
+  bool stream_meta = false;      // 5.0: add stream/partition/offset/timestamp user properties
 };
 
 struct SubMatch {
