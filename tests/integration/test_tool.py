@@ -27,6 +27,24 @@ class Tool(DaemonTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("CLIENT", r.stdout)
 
+    def test_tail_and_export(self):
+        d = self.daemon('[[stream]]\nname = "telemetry"\nsubjects = ["sensors/#"]\n').start()
+        for i in range(5):
+            run(["mosquitto_pub", "-p", str(d.port), "-t", "sensors/a", "-m", "v%d" % i, "-q", "1"])
+        common = [TOOL, "--admin", d.addresses["admin"], "--broker", "127.0.0.1:%d" % d.port]
+        r = run(common + ["--json", "tail", "telemetry", "--from", "2"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = [json.loads(l) for l in r.stdout.splitlines()]
+        self.assertEqual([(l["offset"], l["payload"], l["topic"]) for l in lines],
+                         [(2, "v2", "sensors/a"), (3, "v3", "sensors/a"), (4, "v4", "sensors/a")])
+        self.assertEqual(lines[0]["stream"], "telemetry")
+        r = run(common + ["export", "telemetry", "--from", "earliest", "--to", "3"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([json.loads(l)["payload"] for l in r.stdout.splitlines()], ["v0", "v1", "v2"])
+        r = run(common + ["tail", "telemetry", "--from", "bogus"])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("refused the replay position", r.stderr)
+
     def test_daemon_not_running(self):
         r = run([TOOL, "--admin", "127.0.0.1:1", "status"])
         self.assertEqual(r.returncode, 1)

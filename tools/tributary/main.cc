@@ -16,7 +16,9 @@
 
 #include "daemon/auth/passwd_cli.h"
 #include "daemon/config.h"
+#include "daemon/replay.h"
 #include "daemon/units.h"
+#include "tools/tributary/tail.h"
 
 namespace {
 
@@ -186,6 +188,17 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check-config", "Check a configuration file (exit 0 ok, 2 bad)");
   std::string check_file;
   check->add_option("FILE", check_file)->required();
+  std::string tail_stream, tail_from = "earliest", tail_to, broker;
+  bool tail_follow = false;
+  app.add_option("--broker", broker, "MQTT address HOST:PORT for tail/export (default: the first listener)");
+  auto* tail = app.add_subcommand("tail", "Print a stream's records (from a position; --follow for new ones)");
+  tail->add_option("STREAM", tail_stream)->required();
+  tail->add_option("--from", tail_from, "earliest | latest | OFFSET | TIME (RFC 3339 or -1h)");
+  tail->add_flag("-f,--follow", tail_follow, "Keep printing new records");
+  auto* exp = app.add_subcommand("export", "Write a stream's records as JSON lines (progress on a terminal)");
+  exp->add_option("STREAM", tail_stream)->required();
+  exp->add_option("--from", tail_from, "earliest | OFFSET | TIME");
+  exp->add_option("--to", tail_to, "stop before this OFFSET or TIME");
   auto* passwd = app.add_subcommand("passwd", "Add, change (-b: password from stdin) or delete (-D) a user");
   std::string pw_file, pw_user;
   bool pw_delete = false, pw_batch = false;
@@ -230,6 +243,7 @@ int main(int argc, char** argv) {
   if (t.host == "0.0.0.0") t.host = "127.0.0.1";
   if (t.host == "::") t.host = "::1";
   t.port = cfg.admin.port;
+  uint16_t broker_port = cfg.listeners.empty() ? 1883 : cfg.listeners[0].port;
   t.token = token.empty() ? cfg.admin.token : token;
   if (!admin.empty()) {
     std::string err = trib::config::ParseBind(admin, &t.host, &t.port);
@@ -237,6 +251,46 @@ int main(int argc, char** argv) {
       fprintf(stderr, "tributary: --admin: expected %s\n", err.c_str());
       return 2;
     }
+  }
+  if (tail->parsed() || exp->parsed()) {
+    bool is_export = exp->parsed();
+    nlohmann::json streams;
+    if (!Fetch(t, "/v1/streams", &streams)) return 1;
+    trib::tool::TailOptions o;
+    o.stream = tail_stream;
+    for (const auto& s : streams) {
+      if (s.value("name", "") != tail_stream) continue;
+      for (const auto& subj : s["subjects"]) o.subjects.push_back(subj.get<std::string>());
+      for (const auto& p : s["partitions"]) o.end_offsets[p.value("partition", 0u)] = p.value("end_offset", 0ull);
+    }
+    if (o.subjects.empty()) {
+      fprintf(stderr, "tributary: no stream named \"%s\"\n", tail_stream.c_str());
+      return 2;
+    }
+    o.from = tail_from;
+    if (!tail_to.empty()) {
+      trib::ReplayPosition rp;
+      std::string err = trib::ParseReplayPosition(tail_to, time(nullptr) * 1000ll, &rp);
+      if (!err.empty() || rp.kind == trib::ReplayPosition::Kind::kEarliest) {
+        fprintf(stderr, "tributary: --to: expected an offset or a time\n");
+        return 2;
+      }
+      if (rp.kind == trib::ReplayPosition::Kind::kOffset) o.to_offset = rp.offset;
+      if (rp.kind == trib::ReplayPosition::Kind::kTime) o.to_time_ms = rp.time_ms;
+    }
+    o.follow = !is_export && tail_follow;
+    o.json = is_export || json;
+    o.progress = is_export;
+    o.host = t.host;
+    o.port = broker_port;
+    if (!broker.empty()) {
+      std::string err = trib::config::ParseBind(broker, &o.host, &o.port);
+      if (!err.empty()) {
+        fprintf(stderr, "tributary: --broker: expected %s\n", err.c_str());
+        return 2;
+      }
+    }
+    return trib::tool::Tail(o);
   }
   if (status->parsed()) return Status(t, json);
   if (streams->parsed()) return Streams(t, json);
