@@ -244,6 +244,9 @@ def check_run(broker, scenario, rec, cmd):
             problems.append("disconnects=%s connect_failures=%s unacked=%s errors=%s" % (
                 rec.get("disconnects"), rec.get("connect_failures"), rec.get("unacked"),
                 rec.get("errors")))
+    # Runs that did not happen as intended are left out of the table.
+    rec["valid"] = broker.alive() and "error" not in rec and not rec.get("timed_out") and \
+        not rec.get("connect_failures")
     if problems:
         anomalies.append(("%s / %s: %s; broker log %s" % (scenario, broker.name, "; ".join(problems),
                                                           broker.log_path), repro(broker, cmd)))
@@ -341,6 +344,7 @@ def idle_round(broker_cls, count, rnd, workdir):
     connected = rec.get("connected", 0)
     if connected and rec.get("loaded_rss_kib") and rec.get("idle_rss_kib"):
         rec["rss_per_conn_kib"] = (rec["loaded_rss_kib"] - rec["idle_rss_kib"]) / connected
+    rec["valid"] = connected == count and b.alive()
     if connected < count or not b.alive():
         anomalies.append(("idle %d / %s: %d of %d connected, broker alive=%s, errors=%s; log %s"
                           % (count, b.name, connected, count, b.alive(), rec.get("errors"),
@@ -410,7 +414,8 @@ METRICS = [
 
 
 def summarize(records, broker, scenario, fn):
-    vals = [fn(r) for r in records if r.get("broker") == broker and r.get("scenario") == scenario]
+    vals = [fn(r) for r in records if r.get("broker") == broker and r.get("scenario") == scenario
+            and r.get("valid", True)]
     vals = [v for v in vals if v is not None]
     if not vals:
         return None
@@ -421,9 +426,8 @@ def cell(s, fmt):
     if s is None:
         return "n/a"
     med, lo, hi, n = s
-    if n == 1 or lo == hi:
-        return fmt % med
-    return "%s (%s-%s)" % (fmt % med, fmt % lo, fmt % hi)
+    text = fmt % med if n == 1 or lo == hi else "%s (%s-%s)" % (fmt % med, fmt % lo, fmt % hi)
+    return text if n >= ROUNDS else text + " [n=%d]" % n
 
 
 def table_rows(records, sizes):
@@ -510,7 +514,9 @@ def write_results(rows, records, started, elapsed, mach, storage_out, raw_path):
     L.append("## Results\n")
     L.append("%d rounds per scenario, brokers alternating, a fresh broker (fresh data directory) "
              "per run; %g s of publishing per run. Median (min-max); T/M = Tributary median / "
-             "Mosquitto median.\n" % (ROUNDS, SECONDS))
+             "Mosquitto median. Runs listed under Anomalies that did not happen as intended (broker gone, "
+             "connect failures, time-outs) are left out; [n=K] marks a cell with fewer rounds.\n"
+             % (ROUNDS, SECONDS))
     L.append("| metric | Tributary | Mosquitto | T/M |")
     L.append("| --- | ---: | ---: | ---: |")
     for r in rows:
