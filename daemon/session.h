@@ -12,7 +12,7 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
+#include <list>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -75,8 +75,10 @@ struct Session {
   std::map<std::string, Subscription> subscriptions;  // key: the filter as subscribed
 
   uint16_t last_packet_id = 0;
-  std::deque<OutFlight> inflight;        // send order
-  std::deque<Delivery> queue;            // waiting for window space or a connection
+  // Lists, not deques: an idle session must cost little (a std::deque
+  // allocates on construction).
+  std::list<OutFlight> inflight;  // send order
+  std::list<Delivery> queue;      // waiting for window space or a connection
   std::unordered_set<uint16_t> qos2_in;  // inbound QoS 2 ids awaiting PUBREL
   std::unordered_map<uint64_t, Position> positions;
   bool positions_dirty = false;  // cursors changed since last persisted
