@@ -131,6 +131,32 @@ class Tls(MqttTest):
         r = mpub(d, *base, topic="devices/device-2/temp")
         self.assertIn("not authorized", (r.stderr + r.stdout).lower())
 
+    def test_sighup_reloads_certificates_keeping_connections(self):
+        c = self.certs
+        live = tempfile.mkdtemp(prefix="trib-live-")
+        self.addCleanup(shutil.rmtree, live, True)
+        for ext in ("crt", "key"):
+            shutil.copy(c.path("server." + ext), os.path.join(live, "server." + ext))
+        d = self.daemon(STREAM + '[[listener]]\nbind = "127.0.0.1:0"\ntls = { cert = "%s/server.crt", '
+                        'key = "%s/server.key" }\n' % (live, live)).start()
+        sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(d.port), "--cafile",
+                                c.path("ca.crt"), "-t", "reload/#", "-C", "1", "-W", "30"],
+                               stdout=subprocess.PIPE, text=True)
+        self.addCleanup(sub.kill)
+        time.sleep(0.5)
+        # Swap in the wrong-host certificate and reload.
+        for ext in ("crt", "key"):
+            shutil.copy(c.path("wronghost." + ext), os.path.join(live, "server." + ext))
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: "reloaded passwords, ACLs and TLS certificates" in d.output(), 10, "reload")
+        # New connections get the new certificate (which fails the host check) ...
+        self.assertNotEqual(mpub(d, "--cafile", c.path("ca.crt"), topic="reload/x").returncode, 0)
+        # ... while the connection made before the reload still works.
+        r = mpub(d, "--cafile", c.path("ca.crt"), "--insecure", topic="reload/x", msg="after-reload")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out, _ = sub.communicate(timeout=20)
+        self.assertEqual(out.strip(), "after-reload")
+
     def test_garbage_on_tls_port_closes_and_daemon_carries_on(self):
         c = self.certs
         d = self.daemon(STREAM + tls_listener(c)).start()
@@ -251,6 +277,27 @@ class Limits(MqttTest):
         self.assertEqual(s.recv(10), b"")  # closed at once
         s.close()
         wait_for(lambda: "max_connections" in d.output(), 10, "refusal logged")
+
+    def test_topic_and_subscription_limits(self):
+        d = self.daemon(STREAM + "[limits]\nmax_topic_length = 16\nmax_topic_levels = 3\n"
+                        "max_subscriptions = 2\n").start()
+        c = self.client(d.port, 5, "lim")
+        # Filters over the length or level limit, and the third subscription, fail.
+        self.assertEqual(c.subscribe(("a/b", 1), ("a/b/c/d", 1), ("x" * 17, 1), ("c/d", 1), ("e/f", 1)).rcs,
+                         [1, 0x8F, 0x8F, 1, 0x97])
+        # A topic over the limits is refused with 0x90 and a disconnect.
+        c.publish("a/b/c/d", "x", qos=0)
+        dis = c.expect_close()
+        self.assertIsNotNone(dis)
+        self.assertEqual(dis.rc, 0x90)
+        c3 = self.client(d.port, 4, "lim3")
+        self.assertEqual(c3.subscribe(("a/b/c/d", 1)).rcs, [0x80])
+
+    def test_inflight_limit_advertised_and_enforced(self):
+        d = self.daemon(STREAM + "[limits]\nmax_inflight = 4\n").start()
+        c = RawClient(d.port, 5)
+        self.clients.append(c)
+        self.assertEqual(c.connect("inf").props.get("receive_maximum"), 4)
 
     def test_publish_rate_v5_disconnect_0x96(self):
         d = self.daemon(STREAM + "[limits]\nmax_publish_rate = 5\n").start()
