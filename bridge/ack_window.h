@@ -10,6 +10,7 @@
 // Thread: one owner (the exporter thread).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 

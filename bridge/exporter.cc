@@ -35,7 +35,9 @@ Result<std::vector<PartitionRef>> BuildPartitions(const ExporterOptions& o, stor
   const bool mqtt = o.kind == "mqtt";
   const std::string& tmpl = mqtt ? o.topic_prefix : o.kafka_topic_template;
   bridge::Status s = CheckTemplate(tmpl);
-  if (!s.ok()) return bridge::Status(Error::kInvalid, (mqtt ? "topic_prefix: " : "kafka_topic_template: ") + s.message());
+  if (!s.ok())
+    return bridge::Status(Error::kInvalid,
+                          (mqtt ? "topic_prefix: " : "kafka_topic_template: ") + s.message());
   auto stored = log->ListStreams();
   std::vector<PartitionRef> parts;
   for (const auto& [id, name] : o.streams) {

@@ -62,16 +62,18 @@ struct ExporterOptions {
   std::string ca, cert, key;                  // PEM files; mqtts:// and Kafka SSL
   uint32_t mqtt_version = 5;                  // 3 (3.1.1; 4 is accepted too) or 5
   uint64_t max_bytes_per_sec = 0;             // 0: unlimited
-  int64_t priority = 0;                       // higher ships first (see README in report)
+  // Not used yet: each exporter has its own thread and upstream; within one,
+  // partitions are served round-robin.
+  int64_t priority = 0;
   uint32_t max_inflight = 0;                  // 0: 256 for mqtt, 10000 for kafka
   std::string kafka_topic_template = "{stream}";
   std::string kafka_compression = "none";  // none | gzip | snappy | lz4 | zstd
 
   // Tuning; the defaults suit production, tests shorten them.
-  int64_t commit_interval_ms = 100;  // cursor commit at most this often ...
+  int64_t commit_interval_ms = 100;      // cursor commit at most this often ...
   uint32_t commit_every_records = 1000;  // ... or after this many acked records
-  int64_t ack_timeout_ms = 30000;  // oldest in-flight record unacked this long: link is dead
-  uint32_t keep_alive_s = 15;      // mqtt keep-alive
+  int64_t ack_timeout_ms = 30000;        // oldest in-flight record unacked this long: link is dead
+  uint32_t keep_alive_s = 15;            // mqtt keep-alive
   int64_t connect_timeout_ms = 10000;
   int64_t backoff_min_ms = 100;
   int64_t backoff_max_ms = 30000;

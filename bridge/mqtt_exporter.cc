@@ -41,10 +41,10 @@ Result<std::string> PahoUri(const std::string& url, bool* tls) {
     std::string host = url.substr(in.size());
     while (!host.empty() && host.back() == '/') host.pop_back();
     if (host.empty() || host.find('/') != std::string::npos)
-      return Result<std::string>(Error::kInvalid, "url \"" + url + "\": expected scheme://host:port");
-    bool has_port = host.front() == '['
-                        ? host.find("]:") != std::string::npos
-                        : host.find(':') != std::string::npos;
+      return Result<std::string>(Error::kInvalid,
+                                 "url \"" + url + "\": expected scheme://host:port");
+    bool has_port = host.front() == '[' ? host.find("]:") != std::string::npos
+                                        : host.find(':') != std::string::npos;
     *tls = s.tls;
     return std::string(s.out) + host + (has_port ? "" : std::string(":") + s.port);
   }
@@ -59,6 +59,7 @@ class MqttSink final : public Sink, public ::mqtt::iaction_listener {
     version_ = o.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
     window_ = o.max_inflight ? o.max_inflight : kDefaultWindow;
     window_ = std::min<uint32_t>(window_, 65535);
+    // cppcheck-suppress useInitializationList
     client_id_ = o.client_id.empty() ? "tributary-" + o.node_id + "-" + o.name : o.client_id;
   }
   ~MqttSink() override { Disconnect(); }
@@ -125,7 +126,8 @@ class MqttSink final : public Sink, public ::mqtt::iaction_listener {
     opts.set_clean_session(true);
   }
   opts.set_keep_alive_interval(static_cast<int>(o_.keep_alive_s));
-  opts.set_connect_timeout(static_cast<int>(std::max<int64_t>(1, (o_.connect_timeout_ms + 999) / 1000)));
+  opts.set_connect_timeout(
+      static_cast<int>(std::max<int64_t>(1, (o_.connect_timeout_ms + 999) / 1000)));
   opts.set_max_inflight(static_cast<int>(window_));
   opts.set_automatic_reconnect(false);
   if (!o_.username.empty()) opts.set_user_name(o_.username);
@@ -150,7 +152,9 @@ bridge::Status MqttSink::Connect(const std::atomic<bool>& stop) {
   }
   upstream_max_ = 65535;
   try {
-    ::mqtt::create_options copts(version_);
+    // Paho counts queued publishes against max buffered messages even while
+    // connected; the runner's window is the real bound.
+    ::mqtt::create_options copts(version_, static_cast<int>(window_) * 2 + 16);
     client_ = std::make_unique<::mqtt::async_client>(uri_, client_id_, copts, nullptr);
     client_->set_connection_lost_handler([this](const std::string& cause) {
       Push(SinkEvent{SinkEvent::Kind::kLinkDown, 0, "connection lost: " + cause});
@@ -180,7 +184,8 @@ void MqttSink::Disconnect() {
   if (!client_) return;
   try {
     if (client_->is_connected()) {
-      client_->disconnect(std::chrono::milliseconds(500))->wait_for(std::chrono::milliseconds(1000));
+      client_->disconnect(std::chrono::milliseconds(500))
+          ->wait_for(std::chrono::milliseconds(1000));
     }
   } catch (const std::exception&) {
     // Already gone: nothing to close.
@@ -203,7 +208,8 @@ void MqttSink::AddProperties(const PartitionRef& part, const storage::Record& r,
       if (in.payload_format_indicator)
         props->add(P(P::PAYLOAD_FORMAT_INDICATOR, int32_t{*in.payload_format_indicator}));
       if (in.message_expiry_interval)
-        props->add(P(P::MESSAGE_EXPIRY_INTERVAL, static_cast<int32_t>(*in.message_expiry_interval)));
+        props->add(
+            P(P::MESSAGE_EXPIRY_INTERVAL, static_cast<int32_t>(*in.message_expiry_interval)));
       if (in.content_type) props->add(P(P::CONTENT_TYPE, std::string(*in.content_type)));
       if (in.response_topic) props->add(P(P::RESPONSE_TOPIC, std::string(*in.response_topic)));
       if (in.correlation_data)
@@ -266,8 +272,7 @@ void MqttSink::Wake() {
 
 Result<std::unique_ptr<Sink>> NewMqttSink(const ExporterOptions& options) {
   if (options.mqtt_version != 3 && options.mqtt_version != 4 && options.mqtt_version != 5) {
-    return Result<std::unique_ptr<Sink>>(Error::kInvalid,
-                                         "mqtt_version must be 3 (3.1.1) or 5");
+    return Result<std::unique_ptr<Sink>>(Error::kInvalid, "mqtt_version must be 3 (3.1.1) or 5");
   }
   bool tls = false;
   auto uri = PahoUri(options.url, &tls);

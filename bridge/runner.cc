@@ -153,9 +153,13 @@ void Runner::DoConnect() {
 }
 
 void Runner::DoBackoff() {
-  int64_t ms = backoff_.NextMs();
+  const int64_t until = clock::MonoNs() + backoff_.NextMs() * kMsNs;
   SetState(State::kBackoff, last_error_);
-  WaitMs(ms);
+  // Waits in short slices so lag keeps being reported during an outage.
+  for (int64_t now = clock::MonoNs(); now < until && !stop_.load(); now = clock::MonoNs()) {
+    WaitMs(std::min<int64_t>((until - now + kMsNs - 1) / kMsNs, kSnapshotIntervalNs / kMsNs));
+    PublishSnapshot(clock::MonoNs(), false);
+  }
   if (!stop_.load()) state_ = State::kConnecting;
 }
 
@@ -250,8 +254,8 @@ Runner::Fill_ Runner::FillPartition(Part& p, uint32_t index, int64_t now_ns, uin
     uint64_t id = next_id_++;
     uint32_t taken = 0;
     std::string error;
-    auto res = sink_->Send(p.ref, std::span<const storage::Record>(&recs[i], run), id, &taken,
-                           &error);
+    auto res =
+        sink_->Send(p.ref, std::span<const storage::Record>(&recs[i], run), id, &taken, &error);
     if (res == Sink::SendResult::kFull) return Fill_::kBlocked;
     if (res == Sink::SendResult::kFailed) {
       LinkFailed(error);
@@ -277,6 +281,10 @@ void Runner::HandleEvents(const std::vector<SinkEvent>& events) {
     if (e.kind == SinkEvent::Kind::kLinkDown) {
       LinkFailed(e.error.empty() ? "connection lost" : e.error);
       return;
+    }
+    if (e.kind == SinkEvent::Kind::kWarning) {
+      last_error_ = e.error;
+      continue;
     }
     auto it = inflight_.find(e.id);
     if (it == inflight_.end()) continue;  // from a link we already gave up on

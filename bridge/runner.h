@@ -43,10 +43,10 @@ class Runner final : public Exporter {
   struct Part {
     PartitionRef ref;
     AckWindow window;
-    uint64_t committed = 0;  // cursor value last submitted
-    uint64_t start = 0;      // start offset last seen
-    uint64_t end = 0;        // end offset last seen
-    int64_t info_ns = 0;     // when `end` was read
+    uint64_t committed = 0;       // cursor value last submitted
+    uint64_t start = 0;           // start offset last seen
+    uint64_t end = 0;             // end offset last seen
+    int64_t info_ns = 0;          // when `end` was read
     uint64_t head_ts_offset = 0;  // lag: the timestamp of the record at this offset
     int64_t head_ts_ms = 0;
   };
@@ -99,8 +99,7 @@ class Runner final : public Exporter {
   int64_t last_ack_check_ns_ = 0;
   uint64_t commit_seq_ = 0;
   std::string last_error_;
-  uint64_t reconnects_ = 0, records_sent_ = 0, records_acked_ = 0, bytes_sent_ = 0,
-           duplicates_ = 0;
+  uint64_t reconnects_ = 0, records_sent_ = 0, records_acked_ = 0, bytes_sent_ = 0, duplicates_ = 0;
   std::vector<SinkEvent> events_;
 
   // Shared with other threads.

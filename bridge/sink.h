@@ -30,10 +30,11 @@ struct PartitionRef {
 };
 
 struct SinkEvent {
-  enum class Kind { kAck, kNack, kLinkDown };
+  // kWarning: the link is degraded but the library keeps trying (status only).
+  enum class Kind { kAck, kNack, kLinkDown, kWarning };
   Kind kind = Kind::kAck;
   uint64_t id = 0;    // kAck / kNack: the id given to Send
-  std::string error;  // kNack / kLinkDown
+  std::string error;  // kNack / kLinkDown / kWarning
 };
 
 class Sink {

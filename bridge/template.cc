@@ -16,7 +16,8 @@ bool Known(std::string_view name) {
 
 Status CheckTemplate(std::string_view tmpl) {
   for (size_t i = 0; i < tmpl.size(); i++) {
-    if (tmpl[i] == '}') return Status(Error::kInvalid, "unmatched '}' in \"" + std::string(tmpl) + "\"");
+    if (tmpl[i] == '}')
+      return Status(Error::kInvalid, "unmatched '}' in \"" + std::string(tmpl) + "\"");
     if (tmpl[i] != '{') continue;
     size_t close = tmpl.find('}', i);
     if (close == std::string_view::npos)
@@ -71,8 +72,8 @@ Status CheckKafkaTopic(std::string_view topic) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '.' || c == '_' || c == '-';
     if (!ok) {
-      return Status(Error::kInvalid, "Kafka topic \"" + std::string(topic) +
-                                         "\" may hold only [a-zA-Z0-9._-]");
+      return Status(Error::kInvalid,
+                    "Kafka topic \"" + std::string(topic) + "\" may hold only [a-zA-Z0-9._-]");
     }
   }
   return Status();

@@ -33,7 +33,8 @@ Broker::~Broker() {
   // Every handle was closed by CloseHandles(); run the loop so their close
   // callbacks fire before the loop is destroyed.
   uv_run(&loop_, UV_RUN_DEFAULT);
-  log_.reset();  // drains and syncs what was submitted
+  StopExporters();  // they read the log: stop them first
+  log_.reset();     // drains and syncs what was submitted
   if (uv_loop_close(&loop_) != 0) LOG_WARN("event loop closed with handles still open");
 }
 
@@ -72,6 +73,8 @@ std::string Broker::Start() {
   err = dir_lock_.Acquire(cfg_.storage.dir);
   if (!err.empty()) return err;
   err = OpenStorage();
+  if (!err.empty()) return err;
+  err = StartExporters();
   if (!err.empty()) return err;
 
   err = LoadSecurity(cfg_, /*reload=*/false);
@@ -326,6 +329,7 @@ void Broker::BeginShutdown(const char* why) {
   for (auto& [id, s] : sessions_) {
     if (s->persistent()) PersistCursors(s.get());
   }
+  StopExporters();  // commits their cursors
   SubmitPending();
   if (log_) log_->Flush();
   ProcessCompletions();

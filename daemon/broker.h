@@ -28,6 +28,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bridge/exporter.h"
 #include "daemon/admin_http.h"
 #include "daemon/auth/acl.h"
 #include "daemon/auth/password_file.h"
@@ -114,6 +115,10 @@ class Broker {
   bool AllowSubscribe(const Session* s, std::string_view filter, bool* check_read);
   bool AllowRead(SubscriberId id, std::string_view topic);
   bool ChargeRate(Connection* c);
+
+  // exporters.cc: log shipping threads
+  std::string StartExporters();
+  void StopExporters();
 
   // broker.cc: lifecycle
   std::string Start();
@@ -264,6 +269,7 @@ class Broker {
   };
   std::vector<StreamCounters> stream_in_;  // index: position in router_
   std::unique_ptr<AdminHttp> admin_;
+  std::vector<std::unique_ptr<bridge::Exporter>> exporters_;
   std::vector<std::unique_ptr<tls::Context>> tls_;  // parallel to listeners_; null for plain
   auth::PasswordFile passwords_;
   bool have_passwords_ = false;

@@ -144,7 +144,32 @@ std::string Broker::Metrics() const {
         bytes += "tributary_partition_bytes{" + l + "} " + std::to_string(info->bytes) + "\n";
       }
     }
+    std::string lag_records, lag_seconds, states, reconnects, sent;
+    for (const auto& e : exporters_) {
+      bridge::ExporterStatus es = e->Status();
+      std::string el = "exporter=\"" + Label(es.name) + "\"";
+      for (const char* state : {"connecting", "connected", "backoff", "stopped"})
+        states += "tributary_exporter_state{" + el + ",state=\"" + state + "\"} " +
+                  (es.state == state ? "1" : "0") + "\n";
+      reconnects += "tributary_exporter_reconnects_total{" + el + "} " + std::to_string(es.reconnects) + "\n";
+      sent += "tributary_exporter_records_acked_total{" + el + "} " + std::to_string(es.records_acked) + "\n";
+      for (const bridge::PartitionLag& p : es.partitions) {
+        std::string l = el + ",stream=\"" + Label(p.stream) + "\",partition=\"" + std::to_string(p.partition) + "\"";
+        lag_records += "tributary_exporter_lag_records{" + l + "} " + std::to_string(p.lag_records) + "\n";
+        lag_seconds += "tributary_exporter_lag_seconds{" + l + "} " + std::to_string(p.lag_seconds) + "\n";
+      }
+    }
     std::string out = m.str();
+    out += "# HELP tributary_exporter_state 1 for the exporter's current state.\n"
+           "# TYPE tributary_exporter_state gauge\n" + states;
+    out += "# HELP tributary_exporter_reconnects_total Reconnections to the upstream.\n"
+           "# TYPE tributary_exporter_reconnects_total counter\n" + reconnects;
+    out += "# HELP tributary_exporter_records_acked_total Records the upstream acknowledged.\n"
+           "# TYPE tributary_exporter_records_acked_total counter\n" + sent;
+    out += "# HELP tributary_exporter_lag_records Records not yet acknowledged upstream.\n"
+           "# TYPE tributary_exporter_lag_records gauge\n" + lag_records;
+    out += "# HELP tributary_exporter_lag_seconds Age of the oldest record not yet acknowledged upstream.\n"
+           "# TYPE tributary_exporter_lag_seconds gauge\n" + lag_seconds;
     out += "# HELP tributary_partition_start_offset The first offset still stored.\n"
            "# TYPE tributary_partition_start_offset gauge\n" + starts;
     out += "# HELP tributary_partition_bytes Bytes stored in a partition.\n"
@@ -197,7 +222,21 @@ HttpResponse Broker::HandleAdmin(const HttpRequest& req) {
                    {"queued", s->queue.size()}, {"session_expiry_s", s->expiry_interval}});
     }
   } else if (req.path == "/v1/exporters") {
-    j = nlohmann::json::array();  // exporters are not built yet
+    j = nlohmann::json::array();
+    for (const auto& e : exporters_) {
+      bridge::ExporterStatus st = e->Status();
+      nlohmann::json parts = nlohmann::json::array();
+      for (const bridge::PartitionLag& p : st.partitions) {
+        parts.push_back({{"stream", p.stream}, {"partition", p.partition}, {"cursor", p.cursor},
+                         {"end_offset", p.end_offset}, {"lag_records", p.lag_records},
+                         {"lag_seconds", p.lag_seconds}});
+      }
+      j.push_back({{"name", st.name}, {"kind", st.kind}, {"state", st.state},
+                   {"last_error", st.last_error}, {"reconnects", st.reconnects},
+                   {"records_sent", st.records_sent}, {"records_acked", st.records_acked},
+                   {"bytes_sent", st.bytes_sent}, {"duplicates_possible", st.duplicates_possible},
+                   {"inflight", st.inflight}, {"partitions", parts}});
+    }
   } else if (req.path == "/v1/status") {
     j = {{"version", TRIB_VERSION}, {"node_id", cfg_.node_id},
          {"uptime_s", (clock::MonoMs() - started_ms_) / 1000}, {"connections", connections_.size()},

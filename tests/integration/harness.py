@@ -686,3 +686,225 @@ class MqttTest(DaemonTest):
         for c in self.clients:
             c.close()
         super().tearDown()
+
+
+# ---------------------------------------------------------------------------
+# Exporter tests (bridge/): bridge_driver runs one exporter against a log in a
+# temp dir; MqttCounter counts what reaches a broker; KafkaMock runs
+# librdkafka's mock cluster in its own process.
+# ---------------------------------------------------------------------------
+import json
+import threading
+
+BRIDGE_DRIVER = os.path.join(BIN_DIR, "bridge_driver")
+
+
+class PersistentMosquitto(Mosquitto):
+    """Mosquitto that saves sessions and queued messages on a clean stop, so a
+    persistent subscriber loses nothing across a restart (its own durability is
+    not what the exporter tests measure)."""
+
+    def start(self):
+        conf = os.path.join(self.workdir, "mosquitto.conf")
+        with open(conf, "w") as f:
+            f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                    "persistence_location %s/\nautosave_interval 0\nmax_queued_messages 0\n"
+                    "%s%s\n" % (self.port, self.workdir,
+                                "user root\n" if os.geteuid() == 0 else "", self.extra_conf))
+        self.log = open(os.path.join(self.workdir, "mosquitto.log"), "a")
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", conf], stdout=self.log, stderr=subprocess.STDOUT)
+
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return True
+            except OSError:
+                return False
+        wait_for(up, 10, "mosquitto")
+        return self
+
+    def stop(self):
+        super().stop()
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
+
+
+class MqttCounter:
+    """A persistent-session MQTT 5 subscriber (QoS 1) on a thread that records
+    every PUBLISH (payload -> count, and the user properties of the first
+    copy), acknowledging each, and reconnects whenever the broker goes away."""
+
+    def __init__(self, port, topic_filter, client_id="counter"):
+        self.port, self.filter, self.client_id = port, topic_filter, client_id
+        self.counts = {}
+        self.props = {}
+        self.topics = {}
+        self.total = 0
+        self.connects = 0
+        self.lock = threading.Lock()
+        self.subscribed = threading.Event()
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        if not self.subscribed.wait(10):
+            raise AssertionError("counter could not subscribe")
+        return self
+
+    def _run(self):
+        while not self.stopped:
+            c = None
+            try:
+                c = RawClient(self.port, 5, timeout=5)
+                c.connect(self.client_id, clean=self.connects == 0, props={"session_expiry": 3600})
+                self.connects += 1
+                c.subscribe((self.filter, 1))
+                self.subscribed.set()
+                while not self.stopped:
+                    try:
+                        p = c.recv(0.3)
+                    except AssertionError:
+                        continue  # quiet for a moment
+                    if p.type != PUBLISH:
+                        continue
+                    with self.lock:
+                        self.total += 1
+                        n = self.counts.get(p.payload, 0)
+                        self.counts[p.payload] = n + 1
+                        if n == 0:
+                            self.props[p.payload] = p.props
+                            self.topics[p.payload] = p.topic
+                    c.ack(p)
+            except (OSError, Closed, AssertionError):
+                time.sleep(0.1)
+            finally:
+                if c:
+                    c.close()
+
+    def unique(self):
+        with self.lock:
+            return len(self.counts)
+
+    def stop(self):
+        self.stopped = True
+        self.thread.join(5)
+
+
+class BridgeDriver:
+    """One `bridge_driver run` process. Its JSON status lines are read on a
+    thread; `last` is the newest, `lines` all of them."""
+
+    def __init__(self, args, log_path):
+        self.args = [BRIDGE_DRIVER, "run"] + [str(a) for a in args]
+        self.log_path = log_path
+        self.lines = []
+        self.last = {}
+        self.proc = None
+
+    def start(self):
+        self.err = open(self.log_path, "a")
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.err, text=True)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        return self
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                j = json.loads(line)
+            except ValueError:
+                continue
+            self.lines.append(j)
+            if "acked" in j:
+                self.last = j
+
+    def wait_status(self, pred, timeout=60, what="driver status"):
+        def check():
+            if self.proc.poll() is not None and not pred(self.last):
+                raise AssertionError("bridge_driver exited (%s) before %s; last %r"
+                                     % (self.proc.returncode, what, self.last))
+            return pred(self.last)
+        return wait_for(check, timeout, what)
+
+    def wait(self, timeout=120):
+        rc = self.proc.wait(timeout)
+        self.reader.join(5)
+        self.proc.stdout.close()
+        self.err.close()
+        return rc
+
+    def find(self, key):
+        for j in self.lines:
+            if key in j:
+                return j
+        return None
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.wait(10)
+
+    def stderr_text(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+
+class KafkaMock:
+    """`bridge_driver kafka-mock`: librdkafka's mock cluster in its own process,
+    driven over stdin (down/up a broker, count records in a topic)."""
+
+    def __init__(self, workdir, brokers=3, topic="telemetry", partitions=4):
+        self.partitions = partitions
+        self.err = open(os.path.join(workdir, "kafka-mock.log"), "a")
+        self.proc = subprocess.Popen([BRIDGE_DRIVER, "kafka-mock", "--brokers", str(brokers),
+                                      "--topic", topic, "--partitions", str(partitions)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.err, text=True, bufsize=1)
+        line = self.proc.stdout.readline().split()
+        if len(line) != 2 or line[0] != "bootstrap":
+            raise AssertionError("kafka-mock did not start: %r" % line)
+        self.bootstrap = line[1]
+
+    def command(self, text):
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def down(self, broker):
+        assert self.command("down %d" % broker) == "ok"
+
+    def up(self, broker):
+        assert self.command("up %d" % broker) == "ok"
+
+    def count(self, topic, expect, timeout_ms=30000):
+        """(unique, total, bad) records in topic, read from the beginning. Fails
+        if the mock's own retention (about 5 MiB per partition) dropped a
+        partition's head: then the count proves nothing, use fewer records."""
+        reply = self.command("count %s %d %d" % (topic, expect, timeout_ms))
+        fields = dict(kv.split("=") for kv in reply.split()[1:])
+        if "unique" not in fields:
+            raise AssertionError("kafka-mock count: %r" % reply)
+        first = [int(x) for x in fields["first"].split(",")]
+        if any(f > 0 for f in first):
+            raise AssertionError("the mock cluster dropped the head of a partition (first offsets %r)" % first)
+        return int(fields["unique"]), int(fields["total"]), int(fields["bad"])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.flush()
+                self.proc.wait(10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait(5)
+        for f in (self.proc.stdin, self.proc.stdout, self.err):
+            try:
+                f.close()
+            except OSError:
+                pass
