@@ -503,6 +503,18 @@ const std::vector<Key<ExporterConfig>>& ExporterKeys() {
        Int(&E::priority, -1000, 1000)},
       {"max_inflight", "integer", "0", "Unacknowledged messages in flight; 0 = kind default.",
        Int(&E::max_inflight, 0, 65535)},
+      {"kafka_topic", "string", "\"{stream}\"",
+       "kafka kind: Kafka topic; {node_id}, {stream} and {partition} expand.",
+       Str(&E::kafka_topic, false)},
+      {"kafka_compression", "enum", "\"none\"", "kafka kind: none, gzip, snappy, lz4 or zstd.",
+       [](const toml::node& n, E* e) -> std::string {
+         const char* expected = "one of none, gzip, snappy, lz4, zstd";
+         if (!n.is_string()) return expected;
+         std::string v = n.as_string()->get();
+         if (v != "none" && v != "gzip" && v != "snappy" && v != "lz4" && v != "zstd") return expected;
+         e->kafka_compression = v;
+         return "";
+       }},
   };
   return keys;
 }

@@ -72,6 +72,8 @@ struct ExporterConfig {
   uint64_t max_bytes_per_sec = 0;
   int64_t priority = 0;
   uint32_t max_inflight = 0;  // 0: the kind's default
+  std::string kafka_topic;        // kafka: topic template
+  std::string kafka_compression;  // kafka: none | gzip | snappy | lz4 | zstd
 };
 
 struct Config {

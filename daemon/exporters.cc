@@ -34,6 +34,8 @@ std::string Broker::StartExporters() {
     o.max_bytes_per_sec = e.max_bytes_per_sec;
     o.priority = e.priority;
     o.max_inflight = e.max_inflight;
+    o.kafka_topic_template = e.kafka_topic;
+    o.kafka_compression = e.kafka_compression;
     auto made = bridge::Exporter::Create(o, log_.get());
     if (!made.ok()) return "exporter " + e.name + ": " + made.status().message();
     made.value()->Start();
