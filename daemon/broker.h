@@ -268,6 +268,7 @@ class Broker {
     uint64_t delivered = 0;
   };
   std::vector<StreamCounters> stream_in_;  // index: position in router_
+  std::unordered_map<storage::StreamId, size_t> stream_index_;  // id -> position in router_
   std::unique_ptr<AdminHttp> admin_;
   std::vector<std::unique_ptr<bridge::Exporter>> exporters_;
   std::vector<std::unique_ptr<tls::Context>> tls_;  // parallel to listeners_; null for plain

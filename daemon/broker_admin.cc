@@ -99,18 +99,23 @@ std::string Broker::Metrics() const {
   m.Counter("tributary_messages_expired_total", "Messages not delivered because they expired.",
             static_cast<double>(stats_.expired));
 
-  m.Family("tributary_stream_messages_in_total", "counter", "Messages appended to a stream.");
-  for (size_t i = 0; i < router_.size(); ++i)
-    m.Value("tributary_stream_messages_in_total", static_cast<double>(stream_in_[i].messages),
-            "stream=\"" + Label(router_.stream(i).name) + "\"");
-  m.Family("tributary_stream_bytes_in_total", "counter", "Payload bytes appended to a stream.");
-  for (size_t i = 0; i < router_.size(); ++i)
-    m.Value("tributary_stream_bytes_in_total", static_cast<double>(stream_in_[i].bytes),
-            "stream=\"" + Label(router_.stream(i).name) + "\"");
-  m.Family("tributary_stream_messages_out_total", "counter", "Stream records delivered to MQTT subscribers.");
-  for (size_t i = 0; i < router_.size(); ++i)
-    m.Value("tributary_stream_messages_out_total", static_cast<double>(stream_in_[i].delivered),
-            "stream=\"" + Label(router_.stream(i).name) + "\"");
+  struct PerStream {
+    const char* name;
+    const char* help;
+    uint64_t StreamCounters::*field;
+  };
+  static constexpr PerStream kPerStream[] = {
+      {"tributary_stream_messages_in_total", "Messages appended to a stream.", &StreamCounters::messages},
+      {"tributary_stream_bytes_in_total", "Payload bytes appended to a stream.", &StreamCounters::bytes},
+      {"tributary_stream_messages_out_total", "Stream records delivered to MQTT subscribers.",
+       &StreamCounters::delivered},
+  };
+  for (const PerStream& f : kPerStream) {
+    m.Family(f.name, "counter", f.help);
+    for (size_t i = 0; i < router_.size(); ++i)
+      m.Value(f.name, static_cast<double>(stream_in_[i].*f.field),
+              "stream=\"" + Label(router_.stream(i).name) + "\"");
+  }
 
   if (log_) {
     storage::Stats st = log_->GetStats();

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "daemon/mqtt/topic.h"
 #include "daemon/units.h"
 
 namespace trib::config {
@@ -167,22 +168,6 @@ bool ValidName(const std::string& s) {
     if (!isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
   }
   return true;
-}
-
-// A topic filter as MQTT defines it: '#' only last and alone in its level,
-// '+' alone in its level, no NUL, not empty.
-bool ValidFilter(const std::string& f) {
-  if (f.empty() || f.size() > 65535 || f.find('\0') != std::string::npos) return false;
-  size_t start = 0;
-  while (true) {
-    size_t end = f.find('/', start);
-    std::string_view level(f.data() + start, (end == std::string::npos ? f.size() : end) - start);
-    if (level.find('#') != std::string_view::npos && (level != "#" || end != std::string::npos))
-      return false;
-    if (level.find('+') != std::string_view::npos && level != "+") return false;
-    if (end == std::string::npos) return true;
-    start = end + 1;
-  }
 }
 
 using Storage = decltype(Config::storage);
@@ -433,7 +418,7 @@ const std::vector<Key<StreamConfig>>& StreamKeys() {
          if (!err.empty()) return "an array of topic filters";
          if (s->subjects.empty()) return "at least one topic filter";
          for (const std::string& f : s->subjects) {
-           if (!ValidFilter(f)) return "valid MQTT topic filters (bad: \"" + f + "\")";
+           if (f.empty() || !mqtt::ValidateTopicFilter(f).ok()) return "valid MQTT topic filters (bad: \"" + f + "\")";
          }
          return "";
        }},

@@ -200,8 +200,8 @@ void Broker::Send(Session* s, Delivery&& d, bool dup, uint16_t packet_id) {
   }
   ++stats_.messages_out;
   if (m.stored) {
-    for (size_t i = 0; i < router_.size(); ++i)
-      if (router_.id(i) == m.stream) ++stream_in_[i].delivered;
+    auto it = stream_index_.find(m.stream);
+    if (it != stream_index_.end()) ++stream_in_[it->second].delivered;
   }
   c->MarkDirty();
 }

@@ -62,11 +62,16 @@ class ExportKafkaTest(unittest.TestCase):
         self.mock.up(1)
         self.mock.up(2)
         d.wait_status(lambda s: s.get("acked", 0) > stalled + 15000, 60, "progress after the brokers came back")
-        self.assertLess(d.last["acked"], n, "the kill must land mid-stream")
+        acked_at_kill = d.last["acked"]
+        self.assertLess(acked_at_kill, n, "the kill must land mid-stream")
         d.kill()
         d2 = self.driver("--stream", "telemetry:3", "--until-drained")
         self.assertEqual(d2.wait(120), 0, d2.stderr_text()[-2000:])
-        self.assertLess(d2.last["sent"], n - 20000)  # resumed from the cursor
+        # Resumed from the committed cursor, not from the start: it may re-send
+        # what was acked but not yet committed (commits trail acks by at most
+        # ~100 ms), never everything. The slack is generous for a loaded CI box.
+        self.assertLess(d2.last["sent"], n)
+        self.assertLessEqual(d2.last["sent"], n - acked_at_kill + 20000)
         total = self.assert_topic_complete(n)
         print("kafka brokers down+kill: %d records, %d delivered more than once, restart sent %d"
               % (n, total - n, d2.last["sent"]))

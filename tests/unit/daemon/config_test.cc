@@ -144,6 +144,7 @@ static void test_stream_without_subjects(void**) {
               {"stream[0].subjects", "at least one topic filter"});
   ExpectError("[[stream]]\nname = \"t\"\n", Error::kValue, {"stream[0].subjects", "required"});
   ExpectError("[[stream]]\nname = \"t\"\nsubjects = [\"a/#/b\"]\n", Error::kValue, {"a/#/b"});
+  ExpectError("[[stream]]\nname = \"t\"\nsubjects = [\"a+\"]\n", Error::kValue, {"a+"});
   ExpectError("[[stream]]\nname = \"has space\"\nsubjects = [\"a\"]\n", Error::kValue, {"stream[0].name"});
   ExpectError("[[stream]]\nname = \"t\"\nsubjects = [\"a\"]\npartitions = 0\n", Error::kValue,
               {"stream[0].partitions", "from 1 to 1024"});
@@ -164,6 +165,21 @@ static void test_exporter_unknown_stream(void**) {
       "[[stream]]\nname = \"t\"\nsubjects = [\"a\"]\n[[exporter]]\nname = \"up\"\nkind = \"kafka\"\n"
       "streams = [\"t\"]\n",
       Error::kValue, {"exporter[0].brokers", "required"});
+  ExpectError(
+      "[[stream]]\nname = \"t\"\nsubjects = [\"a\"]\n[[exporter]]\nname = \"up\"\nkind = \"kafka\"\n"
+      "streams = [\"t\"]\nbrokers = \"k:9092\"\nkafka_compression = \"brotli\"\n",
+      Error::kValue, {"test.toml:9", "exporter[0].kafka_compression", "zstd"});
+}
+
+static void test_kafka_exporter_keys(void**) {
+  Config c;
+  Status s = LoadString(
+      "[[stream]]\nname = \"t\"\nsubjects = [\"a\"]\n[[exporter]]\nname = \"up\"\nkind = \"kafka\"\n"
+      "streams = [\"t\"]\nbrokers = \"k:9092\"\nkafka_topic = \"edge.{stream}\"\nkafka_compression = \"zstd\"\n",
+      "k.toml", &c);
+  if (!s.ok()) fail_msg("%s", s.message().c_str());
+  assert_string_equal(c.exporters[0].kafka_topic.c_str(), "edge.{stream}");
+  assert_string_equal(c.exporters[0].kafka_compression.c_str(), "zstd");
 }
 
 static void test_syntax_error_names_line(void**) {
@@ -197,6 +213,7 @@ int main() {
       cmocka_unit_test(test_duplicate_stream_name),
       cmocka_unit_test(test_stream_without_subjects),
       cmocka_unit_test(test_exporter_unknown_stream),
+      cmocka_unit_test(test_kafka_exporter_keys),
       cmocka_unit_test(test_syntax_error_names_line),
       cmocka_unit_test(test_missing_file),
       cmocka_unit_test(test_reference_lists_every_section),
