@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   # build
-  build-essential cmake pkg-config git
+  build-essential cmake pkg-config git ccache
   # runtime libraries (see README "Dependencies" for why each one)
   libuv1-dev liblmdb-dev libmbedtls-dev libpaho-mqttpp-dev libpaho-mqtt-dev
   libtomlplusplus-dev libxxhash-dev libzstd-dev libsystemd-dev libcli11-dev
