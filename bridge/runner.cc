@@ -174,10 +174,15 @@ void Runner::DoConnected() {
   int64_t ack_timeout_ms = sink_->AckTimeoutMs();
   if (ack_timeout_ms > 0 && !inflight_.empty() && now - last_ack_check_ns_ >= kAckCheckIntervalNs) {
     last_ack_check_ns_ = now;
+    // Dead: something is in flight and the upstream acknowledged nothing for
+    // the timeout (counted from the last ack, or from the oldest send when
+    // nothing was acked since). A slow upstream that keeps acking is alive,
+    // however deep the window it is working through.
     int64_t oldest = now;
     for (const auto& [id, f] : inflight_) oldest = std::min(oldest, f.sent_ns);
-    if (now - oldest > ack_timeout_ms * kMsNs) {
-      LinkFailed("no acknowledgement for " + std::to_string((now - oldest) / kMsNs) + " ms");
+    int64_t quiet_since = std::max(oldest, last_ack_ns_);
+    if (now - quiet_since > ack_timeout_ms * kMsNs) {
+      LinkFailed("no acknowledgement for " + std::to_string((now - quiet_since) / kMsNs) + " ms");
       return;
     }
   }
@@ -294,6 +299,7 @@ void Runner::HandleEvents(const std::vector<SinkEvent>& events) {
     }
     const InFlight f = it->second;
     inflight_.erase(it);
+    last_ack_ns_ = clock::MonoNs();
     inflight_records_ -= std::min<uint64_t>(inflight_records_, f.count);
     if (parts_[f.part].window.Ack(f.first)) {
       records_acked_ += f.count;

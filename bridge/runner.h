@@ -97,6 +97,7 @@ class Runner final : public Exporter {
   int64_t last_commit_ns_ = 0;
   int64_t last_snapshot_ns_ = 0;
   int64_t last_ack_check_ns_ = 0;
+  int64_t last_ack_ns_ = 0;  // when the last acknowledgement arrived
   uint64_t commit_seq_ = 0;
   std::string last_error_;
   uint64_t reconnects_ = 0, records_sent_ = 0, records_acked_ = 0, bytes_sent_ = 0, duplicates_ = 0;

@@ -263,6 +263,7 @@ void Broker::Tick() {
     }
   }
   ExpireSessions(now);
+  MaybePublishSys(now);
   EndOfIteration();
 }
 

@@ -116,6 +116,9 @@ class Broker {
   bool AllowRead(SubscriberId id, std::string_view topic);
   bool ChargeRate(Connection* c);
 
+  // sys_topics.cc: $SYS/broker/... figures every mqtt.sys_interval
+  void MaybePublishSys(int64_t now_ms);
+
   // exporters.cc: log shipping threads
   std::string StartExporters();
   void StopExporters();
@@ -276,6 +279,11 @@ class Broker {
   bool have_passwords_ = false;
   auth::Acl acl_;
   int64_t started_ms_ = 0;
+  struct {
+    int64_t last_ms = 0;
+    uint64_t messages_in = 0, messages_out = 0;  // at last_ms, for the rates
+    std::unordered_map<std::string, std::string> last_values;  // topic -> value published
+  } sys_;
 };
 
 }  // namespace trib
