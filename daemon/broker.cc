@@ -27,6 +27,7 @@ Broker::Broker(config::Config cfg) : cfg_(std::move(cfg)) {
   uv_loop_init(&loop_);
   read_buffer_.resize(kReadBufferBytes);
   started_ms_ = clock::MonoMs();
+  rate_cur_ = {started_ms_, 0, 0};
 }
 
 Broker::~Broker() {
@@ -263,6 +264,10 @@ void Broker::Tick() {
     }
   }
   ExpireSessions(now);
+  if (now - rate_cur_.ms >= 5000) {
+    rate_prev_ = rate_cur_;
+    rate_cur_ = {now, stats_.messages_in, stats_.messages_out};
+  }
   MaybePublishSys(now);
   EndOfIteration();
 }

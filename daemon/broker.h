@@ -279,6 +279,13 @@ class Broker {
   bool have_passwords_ = false;
   auth::Acl acl_;
   int64_t started_ms_ = 0;
+  // Message counts sampled every few seconds by the tick, for the rates in
+  // /v1/status (over the span between `prev` and now).
+  struct RateSample {
+    int64_t ms = 0;
+    uint64_t in = 0, out = 0;
+  };
+  RateSample rate_prev_, rate_cur_;
   struct {
     int64_t last_ms = 0;
     uint64_t messages_in = 0, messages_out = 0;  // at last_ms, for the rates

@@ -247,6 +247,14 @@ HttpResponse Broker::HandleAdmin(const HttpRequest& req) {
          {"uptime_s", (clock::MonoMs() - started_ms_) / 1000}, {"connections", connections_.size()},
          {"sessions", sessions_.size()}, {"messages_in", stats_.messages_in},
          {"messages_out", stats_.messages_out}};
+    int64_t now = clock::MonoMs();
+    if (rate_prev_.ms > 0 && now > rate_prev_.ms) {
+      double span = static_cast<double>(now - rate_prev_.ms) / 1000.0;
+      j["rates"] = {{"messages_in_per_s", static_cast<double>(stats_.messages_in - rate_prev_.in) / span},
+                    {"messages_out_per_s", static_cast<double>(stats_.messages_out - rate_prev_.out) / span},
+                    {"over_s", span}};
+    }
+    j["exporters"] = exporters_.size();
     if (log_) {
       storage::Stats st = log_->GetStats();
       j["storage"] = {{"used_bytes", st.used_bytes}, {"budget_bytes", st.map_bytes}};

@@ -4,7 +4,7 @@ import json
 import os
 import unittest
 
-from harness import BIN_DIR, DaemonTest, run
+from harness import BIN_DIR, DaemonTest, Mosquitto, run, wait_for
 
 TOOL = os.path.join(BIN_DIR, "tributary")
 
@@ -44,6 +44,38 @@ class Tool(DaemonTest):
         r = run(common + ["tail", "telemetry", "--from", "bogus"])
         self.assertEqual(r.returncode, 2)
         self.assertIn("refused the replay position", r.stderr)
+
+    def test_lag_and_status_show_exporters(self):
+        up = Mosquitto().start()
+        self.addCleanup(up.cleanup)
+        d = self.daemon('[[stream]]\nname = "telemetry"\nsubjects = ["sensors/#"]\npartitions = 2\n'
+                        '[[exporter]]\nname = "up"\nkind = "mqtt"\nstreams = ["telemetry"]\n'
+                        'url = "mqtt://127.0.0.1:%d"\n' % up.port).start()
+        admin = d.addresses["admin"]
+
+        def lag_rows():
+            r = run([TOOL, "--admin", admin, "--json", "lag"])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return json.loads(r.stdout)
+
+        for i in range(4):
+            run(["mosquitto_pub", "-p", str(d.port), "-t", "sensors/%d" % i, "-m", "x", "-q", "1"])
+        wait_for(lambda: sum(r["lag_records"] for r in lag_rows()) == 0 and
+                 sum(r["end_offset"] for r in lag_rows()) == 4, 30, "exporter caught up")
+        # Upstream gone: what is published now waits, and lag says how much.
+        up.stop()
+        for i in range(3):
+            run(["mosquitto_pub", "-p", str(d.port), "-t", "sensors/%d" % i, "-m", "y", "-q", "1"])
+        wait_for(lambda: sum(r["lag_records"] for r in lag_rows()) == 3, 30, "lag of 3 records")
+        rows = lag_rows()
+        self.assertEqual(sorted((r["consumer"], r["stream"], r["partition"]) for r in rows),
+                         [("exporter/up", "telemetry", 0), ("exporter/up", "telemetry", 1)])
+        r = run([TOOL, "--admin", admin, "lag"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"exporter/up\s+\S+\s+telemetry\s+0")
+        r = run([TOOL, "--admin", admin, "status"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"up\s+mqtt\s+\S+\s+3\s")
 
     def test_daemon_not_running(self):
         r = run([TOOL, "--admin", "127.0.0.1:1", "status"])

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -104,10 +105,11 @@ std::string Human(uint64_t bytes) {
 }
 
 int Status(const Target& t, bool json) {
-  nlohmann::json st, streams;
-  if (!Fetch(t, "/v1/status", &st) || !Fetch(t, "/v1/streams", &streams)) return 1;
+  nlohmann::json st, streams, exporters;
+  if (!Fetch(t, "/v1/status", &st) || !Fetch(t, "/v1/streams", &streams) || !Fetch(t, "/v1/exporters", &exporters))
+    return 1;
   if (json) {
-    printf("%s\n", nlohmann::json{{"status", st}, {"streams", streams}}.dump().c_str());
+    printf("%s\n", nlohmann::json{{"status", st}, {"streams", streams}, {"exporters", exporters}}.dump().c_str());
     return 0;
   }
   printf("tributaryd %s on node %s, up %llds\n", st.value("version", "?").c_str(),
@@ -115,6 +117,10 @@ int Status(const Target& t, bool json) {
   printf("connections %d, sessions %d, messages in %llu, out %llu\n", st.value("connections", 0),
          st.value("sessions", 0), static_cast<unsigned long long>(st.value("messages_in", 0ull)),
          static_cast<unsigned long long>(st.value("messages_out", 0ull)));
+  if (st.contains("rates")) {
+    printf("rates over the last %.0fs: %.1f messages/s in, %.1f out\n", st["rates"].value("over_s", 0.0),
+           st["rates"].value("messages_in_per_s", 0.0), st["rates"].value("messages_out_per_s", 0.0));
+  }
   if (st.contains("storage")) {
     uint64_t used = st["storage"].value("used_bytes", 0ull), budget = st["storage"].value("budget_bytes", 0ull);
     printf("storage %s of %s (%.1f%%)\n", Human(used).c_str(), Human(budget).c_str(),
@@ -131,7 +137,56 @@ int Status(const Target& t, bool json) {
     printf("%-24s %10zu %14llu %14llu %12s\n", s.value("name", "?").c_str(), s["partitions"].size(),
            static_cast<unsigned long long>(records), static_cast<unsigned long long>(end), Human(bytes).c_str());
   }
-  printf("\nexporters: none configured (log shipping is not built yet)\n");
+  if (exporters.empty()) {
+    printf("\nexporters: none configured\n");
+    return 0;
+  }
+  printf("\n%-20s %-6s %-11s %12s %10s %10s  %s\n", "EXPORTER", "KIND", "STATE", "LAG RECORDS",
+         "LAG SEC", "RECONNECTS", "LAST ERROR");
+  for (const auto& e : exporters) {
+    uint64_t lag = 0;
+    double lag_s = 0;
+    for (const auto& p : e["partitions"]) {
+      lag += p.value("lag_records", 0ull);
+      lag_s = std::max(lag_s, p.value("lag_seconds", 0.0));
+    }
+    printf("%-20s %-6s %-11s %12llu %10.0f %10llu  %s\n", e.value("name", "?").c_str(),
+           e.value("kind", "?").c_str(), e.value("state", "?").c_str(), static_cast<unsigned long long>(lag),
+           lag_s, static_cast<unsigned long long>(e.value("reconnects", 0ull)), e.value("last_error", "").c_str());
+  }
+  return 0;
+}
+
+// Per partition: how far each exporter is behind the end of the log.
+int Lag(const Target& t, bool json) {
+  nlohmann::json exporters;
+  if (!Fetch(t, "/v1/exporters", &exporters)) return 1;
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& e : exporters) {
+    for (const auto& p : e["partitions"]) {
+      rows.push_back({{"consumer", "exporter/" + e.value("name", "?")}, {"state", e.value("state", "?")},
+                      {"stream", p.value("stream", "?")}, {"partition", p.value("partition", 0)},
+                      {"cursor", p.value("cursor", 0ull)}, {"end_offset", p.value("end_offset", 0ull)},
+                      {"lag_records", p.value("lag_records", 0ull)}, {"lag_seconds", p.value("lag_seconds", 0.0)}});
+    }
+  }
+  if (json) {
+    printf("%s\n", rows.dump().c_str());
+    return 0;
+  }
+  if (rows.empty()) {
+    printf("no exporters configured: nothing ships the log, so nothing lags\n");
+    return 0;
+  }
+  printf("%-28s %-11s %-20s %9s %12s %12s %12s %8s\n", "CONSUMER", "STATE", "STREAM", "PARTITION", "CURSOR",
+         "END OFFSET", "LAG RECORDS", "LAG SEC");
+  for (const auto& r : rows) {
+    printf("%-28s %-11s %-20s %9d %12llu %12llu %12llu %8.0f\n", r["consumer"].get<std::string>().c_str(),
+           r["state"].get<std::string>().c_str(), r["stream"].get<std::string>().c_str(), r["partition"].get<int>(),
+           static_cast<unsigned long long>(r["cursor"].get<uint64_t>()),
+           static_cast<unsigned long long>(r["end_offset"].get<uint64_t>()),
+           static_cast<unsigned long long>(r["lag_records"].get<uint64_t>()), r["lag_seconds"].get<double>());
+  }
   return 0;
 }
 
@@ -173,7 +228,7 @@ int Clients(const Target& t, bool json) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"tributary: operate a tributaryd (status, streams, clients, passwd, check-config)"};
+  CLI::App app{"tributary: operate a tributaryd (status, streams, clients, lag, tail, export, passwd, check-config)"};
   app.require_subcommand(1);
   std::string config_path, admin, token;
   bool json = false;
@@ -185,6 +240,7 @@ int main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "Uptime, rates, storage and streams");
   auto* streams = app.add_subcommand("streams", "Partitions with offsets and sizes");
   auto* clients = app.add_subcommand("clients", "Sessions and connections");
+  auto* lag = app.add_subcommand("lag", "How far each exporter is behind, per stream partition");
   auto* check = app.add_subcommand("check-config", "Check a configuration file (exit 0 ok, 2 bad)");
   std::string check_file;
   check->add_option("FILE", check_file)->required();
@@ -295,5 +351,6 @@ int main(int argc, char** argv) {
   if (status->parsed()) return Status(t, json);
   if (streams->parsed()) return Streams(t, json);
   if (clients->parsed()) return Clients(t, json);
+  if (lag->parsed()) return Lag(t, json);
   return 2;
 }
