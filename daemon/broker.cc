@@ -281,34 +281,6 @@ void Broker::OnSignal(uv_signal_t* s, int signum) {
   }
 }
 
-void Broker::Reload() {
-  if (config_path_.empty()) {
-    LOG_NOTICE("SIGHUP: running on built-in defaults; nothing to reload");
-    return;
-  }
-  config::Config next;
-  config::Status s = config::Load(config_path_, &next);
-  if (!s.ok()) {
-    LOG_ERROR("SIGHUP: keeping the running configuration: %s", s.message().c_str());
-    return;
-  }
-  // What can change live: passwords, ACLs, TLS certificates. Everything else
-  // waits for a restart; say so when it differs.
-  std::string err = LoadSecurity(next, /*reload=*/true);
-  if (!err.empty()) {
-    LOG_ERROR("SIGHUP: keeping the running configuration: %s", err.c_str());
-    return;
-  }
-  cfg_.auth = next.auth;
-  for (size_t i = 0; i < cfg_.listeners.size() && i < next.listeners.size(); ++i)
-    cfg_.listeners[i].tls = next.listeners[i].tls;
-  LOG_NOTICE("SIGHUP: reloaded passwords, ACLs and TLS certificates from %s", config_path_.c_str());
-  if (next.streams.size() != cfg_.streams.size() || next.listeners.size() != cfg_.listeners.size() ||
-      next.storage.dir != cfg_.storage.dir || next.storage.max_bytes != cfg_.storage.max_bytes ||
-      next.exporters.size() != cfg_.exporters.size())
-    LOG_NOTICE("SIGHUP: listeners, streams, storage and exporters change only at a restart");
-}
-
 void Broker::BeginShutdown(const char* why) {
   if (stopping_) {
     LOG_WARN("%s again while stopping: exiting now", why);

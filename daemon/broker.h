@@ -24,6 +24,7 @@
 #include <atomic>
 #include <deque>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -121,7 +122,10 @@ class Broker {
 
   // exporters.cc: log shipping threads
   std::string StartExporters();
+  std::string StartExporter(const config::ExporterConfig& e);
   void StopExporters();
+  void ReloadExporters(const std::vector<config::ExporterConfig>& next, std::vector<std::string>* changed);
+  void OnExporterStopped(const std::string& name);
 
   // broker.cc: lifecycle
   std::string Start();
@@ -274,6 +278,7 @@ class Broker {
   std::unordered_map<storage::StreamId, size_t> stream_index_;  // id -> position in router_
   std::unique_ptr<AdminHttp> admin_;
   std::vector<std::unique_ptr<bridge::Exporter>> exporters_;
+  std::set<std::string> exporters_stopping_;  // stopped by a reload, on the thread pool
   std::vector<std::unique_ptr<tls::Context>> tls_;  // parallel to listeners_; null for plain
   auth::PasswordFile passwords_;
   bool have_passwords_ = false;

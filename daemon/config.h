@@ -74,6 +74,8 @@ struct ExporterConfig {
   uint32_t max_inflight = 0;  // 0: the kind's default
   std::string kafka_topic;        // kafka: topic template
   std::string kafka_compression;  // kafka: none | gzip | snappy | lz4 | zstd
+
+  bool operator==(const ExporterConfig&) const = default;
 };
 
 struct Config {

@@ -204,7 +204,7 @@ void Connection::Read(const char* data, size_t len) {
 
 ssize_t Connection::Consume(const char* data, size_t len) {
   size_t pos = 0;
-  const uint32_t max = broker_->max_packet_size();
+  const uint32_t max = max_packet_in ? max_packet_in : broker_->max_packet_size();
   // Everything already read is processed even when reading gets paused: it is
   // bounded by one read buffer, and pausing stops the next read.
   while (pos < len && state_ != State::kClosing) {

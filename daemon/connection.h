@@ -77,6 +77,11 @@ class Connection {
   bool problem_info = true;          // Request Problem Information
   int64_t connected_at_ms = 0;       // monotonic, at accept
   int64_t last_read_ms = 0;          // monotonic
+  // What this connection was promised in its CONNACK (5.0), so that a reload
+  // lowering the limits only applies to new connections. 0: not yet fixed
+  // (the broker's current limits apply).
+  uint32_t max_packet_in = 0;
+  uint32_t receive_max_in = 0;
   uint32_t inbound_unacked = 0;      // QoS 1/2 PUBLISH received and not yet acknowledged
   std::vector<std::string> aliases_in;  // index = topic alias - 1
   std::unordered_map<std::string, uint16_t> aliases_out;  // topic -> alias we assigned

@@ -152,6 +152,8 @@ void Broker::HandleConnect(Connection* c, std::string_view body, uint8_t flags) 
     c->topic_alias_max_out = p.props.topic_alias_maximum.value_or(0);
     ack.props.receive_maximum = static_cast<uint16_t>(cfg_.limits.max_inflight);
     ack.props.maximum_packet_size = static_cast<uint32_t>(cfg_.limits.max_packet_size);
+    c->receive_max_in = static_cast<uint32_t>(cfg_.limits.max_inflight);
+    c->max_packet_in = static_cast<uint32_t>(cfg_.limits.max_packet_size);
     ack.props.topic_alias_maximum = kTopicAliasMaximum;
     if (assigned) ack.props.assigned_client_identifier = c->client_id;
     if (granted != want) ack.props.session_expiry_interval = granted;

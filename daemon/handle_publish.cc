@@ -54,7 +54,7 @@ void Broker::HandlePublish(Connection* c, uint8_t flags, std::string_view body) 
   if (p.qos > 0) {
     // [MQTT-3.3.4-7]/[MQTT-3.3.4-8]: more unacknowledged QoS>0 PUBLISH than
     // the Receive Maximum we advertised.
-    if (c->version == mqtt::Version::k5 && c->inbound_unacked >= cfg_.limits.max_inflight) {
+    if (c->version == mqtt::Version::k5 && c->inbound_unacked >= c->receive_max_in) {
       return ProtocolFailure(c, mqtt::Status(mqtt::ReasonCode::kReceiveMaximumExceeded,
                                              "receive maximum exceeded"));
     }
