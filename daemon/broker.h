@@ -282,6 +282,8 @@ class Broker {
   std::vector<std::unique_ptr<tls::Context>> tls_;  // parallel to listeners_; null for plain
   auth::PasswordFile passwords_;
   bool have_passwords_ = false;
+  // user -> tls::VerifiedDigest of the last password that passed (security.cc).
+  std::unordered_map<std::string, std::string> verified_passwords_;
   auth::Acl acl_;
   int64_t started_ms_ = 0;
   // Message counts sampled every few seconds by the tick, for the rates in

@@ -181,4 +181,33 @@ std::string HashPassword(std::string_view password, int iterations) {
   return out;
 }
 
+std::string VerifiedDigest(std::string_view user, std::string_view password) {
+  static const std::string key = [] {
+    std::string k(32, '\0');
+    mbedtls_entropy_context entropy;
+    mbedtls_entropy_init(&entropy);
+    if (mbedtls_entropy_func(&entropy, reinterpret_cast<unsigned char*>(k.data()), k.size()) != 0) {
+      // No entropy: a key nobody else knows is still better than none.
+      for (size_t i = 0; i < k.size(); ++i) k[i] = static_cast<char>(reinterpret_cast<uintptr_t>(&k) >> (i % 8));
+    }
+    mbedtls_entropy_free(&entropy);
+    return k;
+  }();
+  const mbedtls_md_info_t* md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+  mbedtls_md_context_t ctx;
+  mbedtls_md_init(&ctx);
+  std::string out(32, '\0');
+  const unsigned char zero = 0;
+  if (mbedtls_md_setup(&ctx, md, 1) != 0 ||
+      mbedtls_md_hmac_starts(&ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size()) != 0 ||
+      mbedtls_md_hmac_update(&ctx, reinterpret_cast<const unsigned char*>(user.data()), user.size()) != 0 ||
+      mbedtls_md_hmac_update(&ctx, &zero, 1) != 0 ||
+      mbedtls_md_hmac_update(&ctx, reinterpret_cast<const unsigned char*>(password.data()), password.size()) != 0 ||
+      mbedtls_md_hmac_finish(&ctx, reinterpret_cast<unsigned char*>(out.data())) != 0) {
+    out.clear();  // never matches a stored digest
+  }
+  mbedtls_md_free(&ctx);
+  return out;
+}
+
 }  // namespace trib::tls

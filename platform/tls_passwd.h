@@ -42,6 +42,12 @@ bool VerifyPassword(std::string_view password, std::string_view encoded);
 // ("unsupported hash type $argon2id$", "salt is not base64", ...).
 std::string CheckPasswordHash(std::string_view encoded);
 
+// A fixed-cost check for passwords already verified once: HMAC-SHA256 under a
+// random key made once per process, over `user`, a 0 byte and `password`
+// (32 bytes). The broker keeps the digest of the last good password per user
+// so that a reconnect storm does not pay the PBKDF2 cost again per CONNECT.
+std::string VerifiedDigest(std::string_view user, std::string_view password);
+
 // Compares `n` bytes in time that depends only on `n` (mbedtls_ct_memcmp).
 bool ConstantTimeEqual(const void* a, const void* b, size_t n);
 

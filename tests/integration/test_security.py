@@ -216,6 +216,17 @@ class Passwords(MqttTest):
         d.signal(signal.SIGHUP)
         wait_for(lambda: "reloaded passwords" in d.output(), 10, "reload")
         raw(d.port, 5, "y", username="carol", password=b"two").close()
+        raw(d.port, 5, "y", username="carol", password=b"two").close()  # the remembered check
+        # A password changed on disk: after the reload the old one no longer
+        # passes, even though it passed (and was remembered) before.
+        self.make_file(d, [("carol", "three")])
+        mark = len(d.output())
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: "reloaded passwords" in d.output()[mark:], 10, "second reload")
+        c = RawClient(d.port, 5)
+        c.connect("z", username="carol", password=b"two", expect_rc=0x86)
+        c.close()
+        raw(d.port, 5, "z", username="carol", password=b"three").close()
 
 
 ACL = """# anonymous: nothing

@@ -119,6 +119,17 @@ static void test_malformed_hashes(void**) {
   assert_false(VerifyPassword("s3cret", h));
 }
 
+static void test_verified_digest(void**) {
+  std::string a = trib::tls::VerifiedDigest("alice", "secret");
+  assert_int_equal(a.size(), 32);
+  assert_true(a == trib::tls::VerifiedDigest("alice", "secret"));  // stable within a process
+  assert_false(a == trib::tls::VerifiedDigest("alice", "secreT"));
+  assert_false(a == trib::tls::VerifiedDigest("bob", "secret"));
+  // The separator keeps (user, password) pairs apart that concatenate alike.
+  assert_false(trib::tls::VerifiedDigest("ab", "c") == trib::tls::VerifiedDigest("a", "bc"));
+  assert_false(a == trib::tls::VerifiedDigest("alice", std::string_view("secret\0", 7)));
+}
+
 static void test_constant_time_equal(void**) {
   const unsigned char a[64] = {1, 2, 3};
   unsigned char b[64] = {1, 2, 3};
@@ -139,6 +150,7 @@ int main(void) {
       cmocka_unit_test(test_mosquitto_passwd_output_verifies),
       cmocka_unit_test(test_malformed_hashes),
       cmocka_unit_test(test_constant_time_equal),
+      cmocka_unit_test(test_verified_digest),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
