@@ -14,6 +14,7 @@ configuration `make deb` uses on the release build).
   data, configuration and user, and purge deletes all three.
 
 The scratch install needs root (dpkg, mounts); as another user it is skipped."""
+import ctypes
 import glob
 import os
 import re
@@ -299,9 +300,16 @@ class ScratchRoot:
             f.write(text)
         os.chmod(self.file(path), mode)
 
-    def unmount(self):
+    def remove(self):
+        """Unmount everything, then delete the work directory, but only when
+        nothing is mounted below it any more: /dev there is the host's /dev."""
         subprocess.run(["umount", "-R", self.path], capture_output=True)
         subprocess.run(["umount", os.path.join(self.work, "layers")], capture_output=True)
+        with open("/proc/self/mountinfo") as f:
+            mounted = [l.split()[4] for l in f if l.split()[4].startswith(self.work + "/")]
+        if mounted:
+            raise AssertionError("still mounted, %s left in place: %r" % (self.work, mounted))
+        shutil.rmtree(self.work, ignore_errors=True)
 
     def __call__(self, *cmd, timeout=300, check=True, env=None):
         r = subprocess.run(["chroot", self.path] + list(cmd), capture_output=True, text=True,
@@ -340,6 +348,12 @@ def upgraded_deb(work, dest):
         f.write(re.sub(r"(?m)^Version: .*$", "Version: " + version, text))
     checked(["dpkg-deb", "--root-owner-group", "-b", tree, dest], timeout=300)
     return version
+
+
+def stop_with_parent():
+    """In a child before exec: SIGTERM when this test dies (nspawn then powers
+    the container off)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def sanitized_build():
@@ -387,6 +401,7 @@ class ScratchInstall(unittest.TestCase):
     def setUp(self):
         self.work = tempfile.mkdtemp(prefix="trib-pkg-root-")
         self.root = ScratchRoot(self.work)
+        self.addCleanup(self.root.remove)
         self.daemon = None
         r = self.root("dpkg-query", "-W", "-f=${Status}", "tributary", check=False)
         if "installed" in r.stdout or "config-files" in r.stdout:
@@ -402,8 +417,6 @@ class ScratchInstall(unittest.TestCase):
             self.daemon.kill()
             self.daemon.wait()
         self.assertEqual(host_state(), self.host, "the host changed")
-        self.root.unmount()
-        shutil.rmtree(self.work, ignore_errors=True)
 
     def dpkg(self, *args):
         return self.root("dpkg", "--force-confold", *args, timeout=300)
@@ -427,7 +440,8 @@ class ScratchInstall(unittest.TestCase):
         log = open(self.log_path, "ab")
         self.daemon = subprocess.Popen(
             ["chroot", self.root.path, "setpriv", "--reuid=" + unit["User"][0],
-             "--regid=" + unit["Group"][0], "--init-groups", "--no-new-privs", "--"] +
+             "--regid=" + unit["Group"][0], "--init-groups", "--no-new-privs",
+             "--pdeathsig=SIGKILL", "--"] +
             unit["ExecStart"][0].split(), stdout=log, stderr=subprocess.STDOUT, env=env, cwd="/")
         log.close()
         try:
@@ -543,6 +557,7 @@ class UnderSystemd(unittest.TestCase):
     def setUp(self):
         self.work = tempfile.mkdtemp(prefix="trib-pkg-boot-")
         self.root = ScratchRoot(self.work, for_chroot=False)
+        self.addCleanup(self.root.remove)
         self.host = host_state()
         root = self.root
         subprocess.run(["chroot", root.path, "dpkg", "--purge", "tributary"], capture_output=True)
@@ -566,15 +581,14 @@ class UnderSystemd(unittest.TestCase):
                        "[Service]\nEnvironment=ASAN_OPTIONS=detect_leaks=0\n")
 
     def tearDown(self):
-        self.root.unmount()
-        shutil.rmtree(self.work, ignore_errors=True)
         self.assertEqual(host_state(), self.host, "the host changed")
 
     def boot(self):
         p = subprocess.Popen(["systemd-nspawn", "--quiet", "--boot", "--private-network",
                               "--register=no", "--keep-unit", "-D", self.root.path,
                               "systemd.unit=packaging-test.target"],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             preexec_fn=stop_with_parent)
         try:
             console, _ = p.communicate(timeout=480)
         except subprocess.TimeoutExpired:
