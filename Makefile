@@ -30,8 +30,11 @@ lint: debug
 bench: deps
 	@bash bench/run.sh
 
-deb:
-	@echo "make deb: not yet (packaging lands with the operations issue)"
+# The Debian package from the release build (packaging/CPack.cmake).
+deb: build
+	@rm -f build/release/packages/*.deb
+	@cpack --config build/release/CPackConfig.cmake -B build/release/packages >/dev/null
+	@echo "built: $$(ls build/release/packages/*.deb)"
 
 fuzz: deps
 	@bash tests/fuzz/run_all.sh $${FUZZ_SECONDS:-300}

@@ -19,6 +19,9 @@ PACKAGES=(
   prometheus curl
   # TLS tests generate their certificates at test time
   openssl
+  # the Debian package (make deb) and its tests: shlibdeps, lintian, the unit
+  # checked by systemd-analyze and run under systemd in a container
+  dpkg-dev lintian systemd systemd-container shellcheck
 )
 
 missing=()
