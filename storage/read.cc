@@ -199,6 +199,70 @@ Result<ReadResult> Log::Read(StreamId stream, uint32_t partition, uint64_t from,
   return col.Finish();
 }
 
+Result<RawBatches> Log::ReadBatches(StreamId stream, uint32_t partition, uint64_t from,
+                                    size_t max_bytes) const {
+  Status err;
+  const PartitionState* p = impl_->catalog.Find(stream, partition, &err);
+  if (p == nullptr) return err;
+  const PartitionInfo info = p->Snapshot();
+  ReadTxn txn(impl_->env);
+  if (!txn.ok()) return MdbStatus(txn.rc(), "read transaction");
+  BatchCursor cur(txn.get(), p->data_dbi);
+  if (cur.rc() != 0) return MdbStatus(cur.rc(), "read cursor");
+  bool below;
+  int rc = cur.Seek(from, &below);
+  if ((rc == 0 && below) || (rc == MDB_NOTFOUND && from < info.start_offset)) {
+    const uint64_t start = rc == 0 ? cur.base() : info.start_offset;
+    return Status(Error::kOutOfRange, "offset " + std::to_string(from) +
+                                          " is below the partition start " + std::to_string(start));
+  }
+  RawBatches out;
+  out.next_offset = from;
+  BatchHeader h;
+  // The batch Seek found may end at or before `from` (from is its successor's
+  // base, the end, or inside a gap): start with the next one.
+  if (rc == 0 && PeekHeader(cur.data(), cur.size(), &h) && cur.base() + h.count <= from)
+    rc = cur.Next();
+  struct Span {
+    uint64_t base;
+    uint32_t count;
+    int64_t ts;
+    size_t pos, len;
+  };
+  std::vector<Span> spans;
+  while (rc == 0) {
+    const uint64_t base = cur.base();
+    if (!spans.empty() && out.buffer.size() + cur.size() > max_bytes) break;
+    const bool verified = impl_->verified.Contains(p->ordinal, base);
+    const char* why = CheckBatch(cur.data(), cur.size(), &h, !verified);
+    if (why == nullptr) {
+      if (!verified) impl_->verified.Add(p->ordinal, base);
+      spans.push_back({base, h.count, h.first_ts, out.buffer.size(), cur.size()});
+      out.buffer.append(static_cast<const char*>(cur.data()), cur.size());
+      out.next_offset = std::max(out.next_offset, base + h.count);
+      rc = cur.Next();
+      continue;
+    }
+    rc = cur.Next();
+    LOG_ERROR("storage: corrupt batch in stream %u partition %u at offset %llu (%s); skipping",
+              stream, partition, static_cast<unsigned long long>(base), why);
+    impl_->counters.corrupt_batches++;
+    const uint64_t next = rc == 0 ? cur.base() : std::max(info.end_offset, base + 1);
+    const uint64_t skip_from = std::max(base, out.next_offset);
+    if (next > skip_from) {
+      out.skipped += next - skip_from;
+      out.next_offset = next;
+    }
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return MdbStatus(rc, "reading batches");
+  out.batches.reserve(spans.size());
+  for (const Span& sp : spans) {
+    out.batches.push_back(
+        RawBatch{sp.base, sp.count, sp.ts, std::string_view(out.buffer).substr(sp.pos, sp.len)});
+  }
+  return out;
+}
+
 Result<uint64_t> Log::OffsetForTime(StreamId stream, uint32_t partition, int64_t t_ms) const {
   Status err;
   const PartitionState* p = impl_->catalog.Find(stream, partition, &err);
