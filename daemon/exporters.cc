@@ -8,10 +8,6 @@ namespace trib {
 
 std::string Broker::StartExporters() {
   for (const config::ExporterConfig& e : cfg_.exporters) {
-    if (e.kind == "peer") {
-      LOG_WARN("exporter %s: kind \"peer\" is not built yet; it is not started", e.name.c_str());
-      continue;
-    }
     bridge::ExporterOptions o;
     o.name = e.name;
     o.kind = e.kind;
@@ -21,6 +17,10 @@ std::string Broker::StartExporters() {
       if (!id) return "exporter " + e.name + ": unknown stream " + s;
       o.streams.emplace_back(*id, s);
     }
+    for (const config::StreamConfig& sc : cfg_.streams) {
+      if (sc.priority_set) o.stream_priority[sc.name] = sc.priority;
+    }
+    o.forward_replicated = e.forward_replicated;
     o.url = e.url;
     o.brokers = e.brokers;
     o.topic_prefix = e.topic_prefix;
@@ -39,8 +39,8 @@ std::string Broker::StartExporters() {
     auto made = bridge::Exporter::Create(o, log_.get());
     if (!made.ok()) return "exporter " + e.name + ": " + made.status().message();
     made.value()->Start();
-    LOG_NOTICE("exporter %s (%s) started for %zu stream(s)", e.name.c_str(), e.kind.c_str(),
-               o.streams.size());
+    LOG_NOTICE("exporter %s (%s) started for %zu stream(s)%s", e.name.c_str(), e.kind.c_str(),
+               o.streams.size(), o.forward_replicated ? " and every replicated stream" : "");
     exporters_.push_back(std::move(made.value()));
   }
   return "";
