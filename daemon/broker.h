@@ -200,6 +200,7 @@ class Broker {
 
   // replicate.cc: stored batches from peer exporters on $replicate/...
   struct ReplicaStream;
+  std::string ApplyReplicationRetention();
   static bool IsReplicateTopic(std::string_view topic);
   void HandleReplicate(Connection* c, const mqtt::Publish& p, std::string_view topic);
   void RefuseReplica(Connection* c, uint64_t ack_seq, mqtt::ReasonCode rc, const char* why,

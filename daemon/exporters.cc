@@ -7,6 +7,8 @@
 namespace trib {
 
 std::string Broker::StartExporters() {
+  // Runs once storage is open, before the loop: a good moment for this too.
+  if (std::string err = ApplyReplicationRetention(); !err.empty()) return err;
   for (const config::ExporterConfig& e : cfg_.exporters) {
     bridge::ExporterOptions o;
     o.name = e.name;

@@ -127,6 +127,21 @@ struct Broker::ReplicaStream {
   std::vector<Waiting> waiting;
 };
 
+// At startup: streams created by replication get the configured [replication]
+// retention, also when it changed since they were created.
+std::string Broker::ApplyReplicationRetention() {
+  for (const auto& [id, spec] : log_->ListStreams()) {
+    if (spec.name.find('.') == std::string::npos) continue;
+    if (spec.max_age_ms == cfg_.replication.max_age_ms &&
+        spec.max_bytes == cfg_.replication.max_bytes)
+      continue;
+    storage::Status st = log_->UpdateRetention(id, cfg_.replication.max_age_ms,
+                                               cfg_.replication.max_bytes, spec.on_full);
+    if (!st.ok()) return "replication: retention of " + spec.name + ": " + st.message();
+  }
+  return "";
+}
+
 bool Broker::IsReplicateTopic(std::string_view topic) {
   return topic.substr(0, kReplicatePrefix.size()) == kReplicatePrefix;
 }
