@@ -14,7 +14,10 @@ namespace trib::bridge {
 namespace {
 
 constexpr uint32_t kDefaultWindow = 16;                // messages in flight
-constexpr size_t kMaxMessageBytes = size_t{1} << 20;  // payload per PUBLISH
+// Payload per PUBLISH: room for the largest stored batch (kMaxBatchBody) or
+// for many small ones. Measured: 1 MiB messages drained at about half the
+// rate, stalling ~100 ms at a time in Paho's write path (bench/RESULTS.md).
+constexpr size_t kMaxMessageBytes = storage::kMaxBatchBody + (size_t{64} << 10);
 constexpr size_t kPacketOverhead = 1024;  // fixed header, topic, properties (a bound)
 constexpr size_t kFrameHeader = 8;        // the base offset before each batch
 

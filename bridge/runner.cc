@@ -18,7 +18,7 @@ constexpr int64_t kDrainOnStopMs = 2000;
 constexpr int64_t kDiscoverIntervalNs = 1000 * kMsNs;
 constexpr uint64_t kMessagesPerBatchRead = 4;
 constexpr size_t kReadMaxRecords = 512;
-constexpr size_t kReadMaxBytes = 256 * 1024;
+constexpr size_t kReadMaxBytes = 64 * 1024;  // also the read-ahead held per partition
 
 const char* StateName(int s) {
   static const char* const kNames[] = {"connecting", "connected", "backoff", "stopped"};
@@ -275,6 +275,8 @@ bool Runner::SkipExpired(Part& p, int64_t now_ns) {
            static_cast<unsigned long long>(p.window.end()),
            static_cast<unsigned long long>(p.start - 1));
   p.window.Skip(p.start);
+  p.ahead = storage::ReadResult();
+  p.ahead_pos = 0;
   return true;
 }
 
@@ -290,19 +292,28 @@ void Runner::AddInFlight(uint64_t id, uint32_t index, Part& p, uint64_t count, u
 }
 
 Runner::Fill_ Runner::FillPartition(Part& p, uint32_t index, int64_t now_ns, uint64_t* room) {
-  if (p.window.end() >= p.end) {
-    if (!RefreshEnd(p, now_ns, false) || p.window.end() >= p.end) return Fill_::kIdle;
-  }
-  size_t max_records = static_cast<size_t>(std::min<uint64_t>(*room, kReadMaxRecords));
-  auto r = log_->Read(p.ref.stream, p.ref.partition, p.window.end(), max_records, kReadMaxBytes);
-  if (!r.ok()) {
-    if (r.status().code() == storage::Error::kOutOfRange && SkipExpired(p, now_ns))
+  if (p.ahead_pos >= p.ahead.records.size()) {
+    p.ahead = storage::ReadResult();  // frees what was read
+    p.ahead_pos = 0;
+    if (p.window.end() >= p.end) {
+      if (!RefreshEnd(p, now_ns, false) || p.window.end() >= p.end) return Fill_::kIdle;
+    }
+    auto r = log_->Read(p.ref.stream, p.ref.partition, p.window.end(), kReadMaxRecords,
+                        kReadMaxBytes);
+    if (!r.ok()) {
+      if (r.status().code() == storage::Error::kOutOfRange && SkipExpired(p, now_ns))
+        return Fill_::kSent;
+      last_error_ = "storage: " + r.status().message();
+      return Fill_::kIdle;
+    }
+    p.ahead = std::move(r.value());
+    if (p.ahead.records.empty()) {  // only corrupt batches: skip them
+      if (p.ahead.next_offset > p.window.end()) p.window.Skip(p.ahead.next_offset);
       return Fill_::kSent;
-    last_error_ = "storage: " + r.status().message();
-    return Fill_::kIdle;
+    }
   }
-  std::vector<storage::Record>& recs = r->records;
-  size_t i = 0;
+  std::vector<storage::Record>& recs = p.ahead.records;
+  size_t& i = p.ahead_pos;
   while (i < recs.size()) {
     if (*room == 0 || bucket_.DelayNs(now_ns) > 0) return Fill_::kBlocked;
     if (recs[i].offset > p.window.end()) p.window.Skip(recs[i].offset);
@@ -325,7 +336,7 @@ Runner::Fill_ Runner::FillPartition(Part& p, uint32_t index, int64_t now_ns, uin
     *room -= std::min<uint64_t>(*room, taken);
     i += taken;
   }
-  if (r->next_offset > p.window.end()) p.window.Skip(r->next_offset);
+  if (p.ahead.next_offset > p.window.end()) p.window.Skip(p.ahead.next_offset);
   return Fill_::kSent;
 }
 
@@ -416,7 +427,11 @@ void Runner::LinkFailed(const std::string& why) {
   inflight_.clear();
   inflight_records_ = 0;
   inflight_units_ = 0;
-  for (Part& p : parts_) p.window.Reset(p.window.base());
+  for (Part& p : parts_) {
+    p.window.Reset(p.window.base());
+    p.ahead = storage::ReadResult();  // re-read from the acknowledged prefix
+    p.ahead_pos = 0;
+  }
   last_error_ = why;
   LOG_WARN("exporter %s: link failed: %s", options_.name.c_str(), why.c_str());
   sink_->Disconnect();

@@ -59,6 +59,11 @@ class Runner final : public Exporter {
     int64_t info_ns = 0;          // when `end` was read
     uint64_t head_ts_offset = 0;  // lag: the timestamp of the record at this offset
     int64_t head_ts_ms = 0;
+    // Record mode: records read ahead of the window (they start at
+    // window.end()), so that a window that frees a few slots at a time does
+    // not re-read, and re-skip, the middle of a stored batch for each record.
+    storage::ReadResult ahead;
+    size_t ahead_pos = 0;
   };
   enum class Fill_ { kIdle, kSent, kBlocked, kFailed };
   struct InFlight {
