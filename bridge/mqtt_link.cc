@@ -51,7 +51,7 @@ MqttLink::MqttLink(const ExporterOptions& o, std::string uri, bool tls, int vers
   client_id_ = o.client_id.empty() ? "tributary-" + o.node_id + "-" + o.name : o.client_id;
 }
 
-MqttLink::~MqttLink() { Disconnect(); }
+MqttLink::~MqttLink() { CloseLink(); }  // not the virtual Disconnect: a destructor
 
 void MqttLink::on_success(const ::mqtt::token& tok) {
   Push(SinkEvent{SinkEvent::Kind::kAck,
@@ -103,7 +103,7 @@ void MqttLink::Push(SinkEvent e) {
 }
 
 bridge::Status MqttLink::Connect(const std::atomic<bool>& stop) {
-  Disconnect();
+  CloseLink();
   {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.clear();
@@ -139,7 +139,9 @@ bridge::Status MqttLink::Connect(const std::atomic<bool>& stop) {
   return bridge::Status();
 }
 
-void MqttLink::Disconnect() {
+void MqttLink::Disconnect() { CloseLink(); }
+
+void MqttLink::CloseLink() {
   if (!client_) return;
   try {
     if (client_->is_connected()) {

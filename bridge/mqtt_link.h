@@ -59,6 +59,7 @@ class MqttLink : public Sink, public ::mqtt::iaction_listener {
 
  private:
   void Push(SinkEvent e);
+  void CloseLink();
   ::mqtt::connect_options BuildConnectOptions() const;
 
   const std::string uri_;
