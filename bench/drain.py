@@ -34,6 +34,9 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare import free_port, log  # noqa: E402  (the same helpers as the comparison)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.abspath(os.environ.get("BENCH_BIN_DIR", os.path.join(ROOT, "build/release/bin")))
 RECORDS = int(os.environ.get("BENCH_DRAIN_RECORDS", "1000000"))
@@ -51,16 +54,6 @@ BEGIN = "<!-- drain: written by bench/drain.py -->"
 END = "<!-- end drain -->"
 MOSQUITTO_CONF = ("allow_anonymous true\npersistence false\n"
                   "max_inflight_messages 20\nmax_queued_messages 1000\n")
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(pred, timeout, what):

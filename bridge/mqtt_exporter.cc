@@ -59,20 +59,18 @@ void MqttSink::AddProperties(const PartitionRef& part, const storage::Record& r,
 Sink::SendResult MqttSink::Send(const PartitionRef& part, std::span<const storage::Record> records,
                                 uint64_t id, uint32_t* taken, std::string* error) {
   const storage::Record& r = records[0];
+  ::mqtt::properties props;
   try {
-    std::string topic = part.target;
-    topic.append(r.topic);
-    auto msg = ::mqtt::message::create(topic, r.payload.data(), r.payload.size(), 1, r.retain);
-    if (version_ == MQTTVERSION_5) {
-      ::mqtt::properties props;
-      AddProperties(part, r, &props);
-      msg->set_properties(std::move(props));
-    }
-    if (!Publish(std::move(msg), id, error)) return SendResult::kFailed;
-  } catch (const std::exception& e) {
-    *error = std::string("publish: ") + e.what();
+    if (version_ == MQTTVERSION_5) AddProperties(part, r, &props);
+  } catch (const std::exception& e) {  // Paho's property constructors may throw
+    *error = std::string("properties: ") + e.what();
     return SendResult::kFailed;
   }
+  std::string topic = part.target;
+  topic.append(r.topic);
+  if (!Publish(topic, ::mqtt::binary_ref(r.payload.data(), r.payload.size()), r.retain,
+               std::move(props), id, error))
+    return SendResult::kFailed;
   *taken = 1;
   return SendResult::kOk;
 }

@@ -157,14 +157,17 @@ void MqttLink::CloseLink() {
   }
 }
 
-bool MqttLink::Publish(::mqtt::message_ptr msg, uint64_t id, std::string* error) {
+bool MqttLink::Publish(const std::string& topic, ::mqtt::binary_ref payload, bool retain,
+                       ::mqtt::properties props, uint64_t id, std::string* error) {
   try {
     if (!client_) {
       *error = "not connected";
       return false;
     }
+    auto msg = ::mqtt::message::create(topic, std::move(payload), 1, retain);
+    if (version_ == MQTTVERSION_5) msg->set_properties(std::move(props));
     client_->publish(std::move(msg), reinterpret_cast<void*>(static_cast<uintptr_t>(id)), *this);
-  } catch (const std::exception& e) {
+  } catch (const std::exception& e) {  // mqtt::exception included
     *error = std::string("publish: ") + e.what();
     return false;
   }

@@ -49,8 +49,10 @@ class MqttLink : public Sink, public ::mqtt::iaction_listener {
   void on_failure(const ::mqtt::token& tok) override;
 
  protected:
-  // Publishes under `id`; false (and *error) when Paho refuses at once.
-  bool Publish(::mqtt::message_ptr msg, uint64_t id, std::string* error);
+  // Publishes `payload` to `topic` (QoS 1) with `props` under `id`; false
+  // (and *error) when Paho refuses at once.
+  bool Publish(const std::string& topic, ::mqtt::binary_ref payload, bool retain,
+               ::mqtt::properties props, uint64_t id, std::string* error);
 
   const ExporterOptions o_;
   const int version_;

@@ -76,19 +76,18 @@ Sink::SendResult PeerSink::SendBatches(const PartitionRef& part,
     std::copy(batches[i].bytes.begin(), batches[i].bytes.end(), p + kFrameHeader);
     p += kFrameHeader + batches[i].bytes.size();
   }
-  try {
-    auto msg = ::mqtt::message::create(part.target, ::mqtt::binary_ref(std::move(payload)), 1,
-                                       false);
-    using P = ::mqtt::property;
-    ::mqtt::properties props;
+  using P = ::mqtt::property;
+  ::mqtt::properties props;
+  try {  // Paho's property constructors may throw
     props.add(P(P::USER_PROPERTY, "tributary-partitions", std::to_string(part.partitions)));
     props.add(P(P::USER_PROPERTY, "tributary-base", std::to_string(batches[0].base_offset)));
-    msg->set_properties(std::move(props));
-    if (!Publish(std::move(msg), id, error)) return SendResult::kFailed;
   } catch (const std::exception& e) {
-    *error = std::string("publish: ") + e.what();
+    *error = std::string("properties: ") + e.what();
     return SendResult::kFailed;
   }
+  if (!Publish(part.target, ::mqtt::binary_ref(std::move(payload)), false, std::move(props), id,
+               error))
+    return SendResult::kFailed;
   *taken = static_cast<uint32_t>(n);
   return SendResult::kOk;
 }
