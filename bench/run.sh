@@ -22,4 +22,4 @@ if [[ -z "${BENCH_BIN_DIR:-}" ]]; then
   fi
 fi
 
-exec python3 bench/compare.py
+python3 bench/compare.py && exec python3 bench/drain.py  # drain: exporter backlog to peer, Mosquitto, Kafka mock

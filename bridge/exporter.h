@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -49,7 +50,7 @@ using Result = BasicResult<T, Error>;
 // Filled by the daemon from one [[exporter]] table.
 struct ExporterOptions {
   std::string name;  // also names the cursors: consumer "x/<name>"
-  std::string kind;  // "mqtt" | "kafka" ("peer" later: see bridge/sink.h, Sink::Send)
+  std::string kind;  // "peer" | "mqtt" | "kafka"
   std::string node_id;
   // The streams to ship: id (from Log::FindStream) and name.
   std::vector<std::pair<storage::StreamId, std::string>> streams;
@@ -62,10 +63,17 @@ struct ExporterOptions {
   std::string ca, cert, key;                  // PEM files; mqtts:// and Kafka SSL
   uint32_t mqtt_version = 5;                  // 3 (3.1.1; 4 is accepted too) or 5
   uint64_t max_bytes_per_sec = 0;             // 0: unlimited
-  // Not used yet: each exporter has its own thread and upstream; within one,
-  // partitions are served round-robin.
+  // Priorities: within this exporter, partitions of a higher-priority stream
+  // get the in-flight window first; a lower one is served only while every
+  // higher one is caught up (equal priorities: round-robin). A stream's
+  // priority is stream_priority[name], else `priority`.
   int64_t priority = 0;
-  uint32_t max_inflight = 0;                  // 0: 256 for mqtt, 10000 for kafka
+  std::map<std::string, int64_t> stream_priority;
+  // peer kind: also ship every replicated stream ("<origin>.<stream>") of
+  // the log, including ones created while running (a regional node in a
+  // chain). `streams` may then be empty.
+  bool forward_replicated = false;
+  uint32_t max_inflight = 0;  // 0: 256 for mqtt, 10000 for kafka (records); 16 for peer (messages)
   std::string kafka_topic_template = "{stream}";
   std::string kafka_compression = "none";  // none | gzip | snappy | lz4 | zstd
 

@@ -15,8 +15,10 @@ constexpr int64_t kSnapshotIntervalNs = 200 * kMsNs;
 constexpr int64_t kAckCheckIntervalNs = 1000 * kMsNs;
 constexpr int64_t kWindowFullWaitMs = 50;
 constexpr int64_t kDrainOnStopMs = 2000;
+constexpr int64_t kDiscoverIntervalNs = 1000 * kMsNs;
+constexpr uint64_t kMessagesPerBatchRead = 4;
 constexpr size_t kReadMaxRecords = 512;
-constexpr size_t kReadMaxBytes = 256 * 1024;
+constexpr size_t kReadMaxBytes = 64 * 1024;  // also the read-ahead held per partition
 
 const char* StateName(int s) {
   static const char* const kNames[] = {"connecting", "connected", "backoff", "stopped"};
@@ -47,6 +49,7 @@ Runner::Runner(const ExporterOptions& options, storage::Log* log, std::unique_pt
   snapshot_.name = options_.name;
   snapshot_.kind = options_.kind;
   snapshot_.state = "stopped";
+  OrderByPriority();
 }
 
 Runner::~Runner() { Stop(); }
@@ -81,7 +84,8 @@ ExporterStatus Runner::Status() const {
 }
 
 void Runner::Run() {
-  LoadCursors();
+  for (Part& p : parts_) LoadCursor(p);
+  Discover(clock::MonoNs());
   while (!stop_.load()) {
     switch (state_) {
       case State::kConnecting:
@@ -109,30 +113,61 @@ void Runner::Run() {
 // Cursors start at the committed value, else at the partition's first stored
 // offset; a cursor outside [start, end] (retention passed it, or the data
 // directory was replaced) is clamped.
-void Runner::LoadCursors() {
-  for (Part& p : parts_) {
-    uint64_t from = 0;
-    auto info = log_->Info(p.ref.stream, p.ref.partition);
-    auto cur = log_->GetCursor(consumer_, p.ref.stream, p.ref.partition);
-    if (cur.ok()) {
-      from = cur.value();
-    } else if (info.ok()) {
+void Runner::LoadCursor(Part& p) {
+  uint64_t from = 0;
+  auto info = log_->Info(p.ref.stream, p.ref.partition);
+  auto cur = log_->GetCursor(consumer_, p.ref.stream, p.ref.partition);
+  if (cur.ok()) {
+    from = cur.value();
+  } else if (info.ok()) {
+    from = info->start_offset;
+  }
+  if (info.ok()) {
+    p.end = info->end_offset;
+    if (from < info->start_offset) {
+      LOG_WARN("exporter %s: %s/%u: cursor %llu is below the start %llu (expired by retention)",
+               options_.name.c_str(), p.ref.stream_name.c_str(), p.ref.partition,
+               static_cast<unsigned long long>(from),
+               static_cast<unsigned long long>(info->start_offset));
       from = info->start_offset;
     }
-    if (info.ok()) {
-      p.end = info->end_offset;
-      if (from < info->start_offset) {
-        LOG_WARN("exporter %s: %s/%u: cursor %llu is below the start %llu (expired by retention)",
-                 options_.name.c_str(), p.ref.stream_name.c_str(), p.ref.partition,
-                 static_cast<unsigned long long>(from),
-                 static_cast<unsigned long long>(info->start_offset));
-        from = info->start_offset;
-      }
-      if (from > info->end_offset) from = info->end_offset;
-    }
-    p.window.Reset(from);
-    p.committed = cur.ok() ? cur.value() : from;
+    if (from > info->end_offset) from = info->end_offset;
   }
+  p.window.Reset(from);
+  p.committed = cur.ok() ? cur.value() : from;
+}
+
+void Runner::Discover(int64_t now_ns) {
+  if (!options_.forward_replicated || now_ns - last_discover_ns_ < kDiscoverIntervalNs) return;
+  last_discover_ns_ = now_ns;
+  std::vector<PartitionRef> have;
+  have.reserve(parts_.size());
+  for (const Part& p : parts_) have.push_back(p.ref);
+  std::vector<PartitionRef> found = NewReplicatedPartitions(options_, *log_, have);
+  if (found.empty()) return;
+  LOG_INFO("exporter %s: forwarding %zu more replicated partition(s), e.g. %s",
+           options_.name.c_str(), found.size(), found[0].stream_name.c_str());
+  for (PartitionRef& ref : found) {
+    Part p;
+    p.ref = std::move(ref);
+    LoadCursor(p);
+    parts_.push_back(std::move(p));
+  }
+  OrderByPriority();
+}
+
+void Runner::OrderByPriority() {
+  order_.resize(parts_.size());
+  for (uint32_t i = 0; i < parts_.size(); i++) order_[i] = i;
+  std::stable_sort(order_.begin(), order_.end(), [this](uint32_t a, uint32_t b) {
+    return parts_[a].ref.priority > parts_[b].ref.priority;
+  });
+  levels_.clear();
+  for (size_t i = 0; i < order_.size(); i++) {
+    if (i == 0 || parts_[order_[i]].ref.priority != parts_[order_[i - 1]].ref.priority)
+      levels_.push_back(i);
+  }
+  levels_.push_back(order_.size());
 }
 
 void Runner::DoConnect() {
@@ -164,6 +199,7 @@ void Runner::DoBackoff() {
 }
 
 void Runner::DoConnected() {
+  Discover(clock::MonoNs());
   int64_t wait_ms = Fill(clock::MonoNs());
   if (state_ != State::kConnected) return;
   events_.clear();
@@ -193,25 +229,33 @@ void Runner::DoConnected() {
 int64_t Runner::Fill(int64_t now_ns) {
   if (parts_.empty()) return options_.idle_poll_ms;
   uint64_t window = sink_->Window();
-  uint64_t room = window > inflight_records_ ? window - inflight_records_ : 0;
+  uint64_t room = window > inflight_units_ ? window - inflight_units_ : 0;
   if (room == 0) return kWindowFullWaitMs;
   int64_t delay = bucket_.DelayNs(now_ns);
   if (delay > 0) return std::clamp<int64_t>(delay / kMsNs, 1, kWindowFullWaitMs);
-  bool progress = false;
-  const size_t n = parts_.size();
-  for (size_t k = 0; k < n; k++) {
-    uint32_t i = static_cast<uint32_t>((rr_ + k) % n);
-    Fill_ r = FillPartition(parts_[i], i, now_ns, &room);
-    if (r == Fill_::kFailed) return 0;
-    if (r == Fill_::kSent) progress = true;
-    if (r == Fill_::kBlocked) {
-      rr_ = static_cast<uint32_t>((rr_ + 1) % n);
-      int64_t d = bucket_.DelayNs(now_ns);
-      return d > 0 ? std::clamp<int64_t>(d / kMsNs, 1, kWindowFullWaitMs) : kWindowFullWaitMs;
+  for (size_t l = 0; l + 1 < levels_.size(); l++) {
+    const size_t begin = levels_[l], n = levels_[l + 1] - begin;
+    bool progress = false;
+    for (size_t k = 0; k < n; k++) {
+      uint32_t i = order_[begin + (rr_ + k) % n];
+      Fill_ r = sink_->BatchMode() ? FillBatches(parts_[i], i, now_ns, &room)
+                                   : FillPartition(parts_[i], i, now_ns, &room);
+      if (r == Fill_::kFailed) return 0;
+      if (r == Fill_::kSent) progress = true;
+      if (r == Fill_::kBlocked) {
+        rr_++;
+        int64_t d = bucket_.DelayNs(now_ns);
+        return d > 0 ? std::clamp<int64_t>(d / kMsNs, 1, kWindowFullWaitMs) : kWindowFullWaitMs;
+      }
+    }
+    // This level still has records: lower levels wait (strict priority).
+    if (progress) {
+      rr_++;
+      return 0;
     }
   }
-  rr_ = static_cast<uint32_t>((rr_ + 1) % n);
-  return progress ? 0 : options_.idle_poll_ms;
+  rr_++;
+  return options_.idle_poll_ms;
 }
 
 // Looks up the partition's end offset when the last look is older than the
@@ -229,27 +273,52 @@ bool Runner::RefreshEnd(Part& p, int64_t now_ns, bool force) {
   return true;
 }
 
+bool Runner::SkipExpired(Part& p, int64_t now_ns) {
+  if (!RefreshEnd(p, now_ns, true) || p.start <= p.window.end()) return false;
+  LOG_WARN("exporter %s: %s/%u: offsets %llu..%llu expired before they were shipped",
+           options_.name.c_str(), p.ref.stream_name.c_str(), p.ref.partition,
+           static_cast<unsigned long long>(p.window.end()),
+           static_cast<unsigned long long>(p.start - 1));
+  p.window.Skip(p.start);
+  p.ahead = storage::ReadResult();
+  p.ahead_pos = 0;
+  return true;
+}
+
+void Runner::AddInFlight(uint64_t id, uint32_t index, Part& p, uint64_t count, uint32_t units,
+                         int64_t ts_ms, uint64_t bytes, int64_t now_ns) {
+  inflight_[id] = InFlight{index, p.window.end(), count, units, now_ns};
+  p.window.Sent(static_cast<uint32_t>(count), ts_ms);
+  inflight_records_ += count;
+  inflight_units_ += units;
+  records_sent_ += count;
+  bytes_sent_ += bytes;
+  bucket_.Take(now_ns, bytes);
+}
+
 Runner::Fill_ Runner::FillPartition(Part& p, uint32_t index, int64_t now_ns, uint64_t* room) {
-  if (p.window.end() >= p.end) {
-    if (!RefreshEnd(p, now_ns, false) || p.window.end() >= p.end) return Fill_::kIdle;
-  }
-  size_t max_records = static_cast<size_t>(std::min<uint64_t>(*room, kReadMaxRecords));
-  auto r = log_->Read(p.ref.stream, p.ref.partition, p.window.end(), max_records, kReadMaxBytes);
-  if (!r.ok()) {
-    if (r.status().code() == storage::Error::kOutOfRange && RefreshEnd(p, now_ns, true) &&
-        p.start > p.window.end()) {
-      LOG_WARN("exporter %s: %s/%u: offsets %llu..%llu expired before they were shipped",
-               options_.name.c_str(), p.ref.stream_name.c_str(), p.ref.partition,
-               static_cast<unsigned long long>(p.window.end()),
-               static_cast<unsigned long long>(p.start - 1));
-      p.window.Skip(p.start);
+  if (p.ahead_pos >= p.ahead.records.size()) {
+    p.ahead = storage::ReadResult();  // frees what was read
+    p.ahead_pos = 0;
+    if (p.window.end() >= p.end) {
+      if (!RefreshEnd(p, now_ns, false) || p.window.end() >= p.end) return Fill_::kIdle;
+    }
+    auto r = log_->Read(p.ref.stream, p.ref.partition, p.window.end(), kReadMaxRecords,
+                        kReadMaxBytes);
+    if (!r.ok()) {
+      if (r.status().code() == storage::Error::kOutOfRange && SkipExpired(p, now_ns))
+        return Fill_::kSent;
+      last_error_ = "storage: " + r.status().message();
+      return Fill_::kIdle;
+    }
+    p.ahead = std::move(r.value());
+    if (p.ahead.records.empty()) {  // only corrupt batches: skip them
+      if (p.ahead.next_offset > p.window.end()) p.window.Skip(p.ahead.next_offset);
       return Fill_::kSent;
     }
-    last_error_ = "storage: " + r.status().message();
-    return Fill_::kIdle;
   }
-  std::vector<storage::Record>& recs = r->records;
-  size_t i = 0;
+  std::vector<storage::Record>& recs = p.ahead.records;
+  size_t& i = p.ahead_pos;
   while (i < recs.size()) {
     if (*room == 0 || bucket_.DelayNs(now_ns) > 0) return Fill_::kBlocked;
     if (recs[i].offset > p.window.end()) p.window.Skip(recs[i].offset);
@@ -268,13 +337,57 @@ Runner::Fill_ Runner::FillPartition(Part& p, uint32_t index, int64_t now_ns, uin
     }
     uint64_t bytes = 0;
     for (uint32_t k = 0; k < taken; k++) bytes += sink_->WireBytes(p.ref, recs[i + k]);
-    inflight_[id] = InFlight{index, p.window.end(), taken, now_ns};
-    p.window.Sent(taken, recs[i].timestamp_ms);
-    inflight_records_ += taken;
-    records_sent_ += taken;
-    bytes_sent_ += bytes;
-    bucket_.Take(now_ns, bytes);
+    AddInFlight(id, index, p, taken, taken, recs[i].timestamp_ms, bytes, now_ns);
     *room -= std::min<uint64_t>(*room, taken);
+    i += taken;
+  }
+  if (p.ahead.next_offset > p.window.end()) p.window.Skip(p.ahead.next_offset);
+  return Fill_::kSent;
+}
+
+// Batch mode: whole stored batches, a run of consecutive ones per message.
+Runner::Fill_ Runner::FillBatches(Part& p, uint32_t index, int64_t now_ns, uint64_t* room) {
+  if (p.window.end() >= p.end) {
+    if (!RefreshEnd(p, now_ns, false) || p.window.end() >= p.end) return Fill_::kIdle;
+  }
+  const size_t max_bytes =
+      sink_->MaxBatchBytes() * static_cast<size_t>(std::min(*room, kMessagesPerBatchRead));
+  auto r = log_->ReadBatches(p.ref.stream, p.ref.partition, p.window.end(), max_bytes);
+  if (!r.ok()) {
+    if (r.status().code() == storage::Error::kOutOfRange && SkipExpired(p, now_ns))
+      return Fill_::kSent;
+    last_error_ = "storage: " + r.status().message();
+    return Fill_::kIdle;
+  }
+  const std::vector<storage::RawBatch>& bs = r->batches;
+  size_t i = 0;
+  while (i < bs.size()) {
+    if (*room == 0 || bucket_.DelayNs(now_ns) > 0) return Fill_::kBlocked;
+    if (bs[i].base_offset + bs[i].count <= p.window.end()) {  // sent before
+      i++;
+      continue;
+    }
+    if (bs[i].base_offset > p.window.end()) p.window.Skip(bs[i].base_offset);  // a gap
+    size_t run = 1;  // consecutive offsets only: a gap is skipped, not sent
+    while (i + run < bs.size() &&
+           bs[i + run].base_offset == bs[i + run - 1].base_offset + bs[i + run - 1].count)
+      run++;
+    uint64_t id = next_id_++;
+    uint32_t taken = 0;
+    std::string error;
+    auto res = sink_->SendBatches(p.ref, std::span<const storage::RawBatch>(&bs[i], run), id,
+                                  &taken, &error);
+    if (res == Sink::SendResult::kFull) return Fill_::kBlocked;
+    if (res == Sink::SendResult::kFailed) {
+      LinkFailed(error);
+      return Fill_::kFailed;
+    }
+    const storage::RawBatch& last = bs[i + taken - 1];
+    uint64_t bytes = 0;
+    for (uint32_t k = 0; k < taken; k++) bytes += bs[i + k].bytes.size();
+    const uint64_t covered = last.base_offset + last.count - p.window.end();
+    AddInFlight(id, index, p, covered, 1, bs[i].first_timestamp_ms, bytes, now_ns);
+    *room -= 1;
     i += taken;
   }
   if (r->next_offset > p.window.end()) p.window.Skip(r->next_offset);
@@ -301,6 +414,7 @@ void Runner::HandleEvents(const std::vector<SinkEvent>& events) {
     inflight_.erase(it);
     last_ack_ns_ = clock::MonoNs();
     inflight_records_ -= std::min<uint64_t>(inflight_records_, f.count);
+    inflight_units_ -= std::min<uint64_t>(inflight_units_, f.units);
     if (parts_[f.part].window.Ack(f.first)) {
       records_acked_ += f.count;
       acked_since_commit_ += f.count;
@@ -318,7 +432,12 @@ void Runner::LinkFailed(const std::string& why) {
   duplicates_ += inflight_records_;
   inflight_.clear();
   inflight_records_ = 0;
-  for (Part& p : parts_) p.window.Reset(p.window.base());
+  inflight_units_ = 0;
+  for (Part& p : parts_) {
+    p.window.Reset(p.window.base());
+    p.ahead = storage::ReadResult();  // re-read from the acknowledged prefix
+    p.ahead_pos = 0;
+  }
   last_error_ = why;
   LOG_WARN("exporter %s: link failed: %s", options_.name.c_str(), why.c_str());
   sink_->Disconnect();

@@ -3,6 +3,16 @@
 // backoff, reads the log, keeps the in-flight window, commits cursors and
 // keeps the status snapshot.
 //
+// Record mode (mqtt, kafka): records are read and sent one Send each; the
+// window counts records. Batch mode (peer, Sink::BatchMode): stored batches
+// are read as they are and sent several per message; the window counts
+// messages, one ack covers every offset of its message, and the cursor still
+// moves only over the acknowledged prefix.
+//
+// Priority: partitions are served in levels of equal PartitionRef::priority,
+// highest first; a lower level gets window room only while every partition of
+// the higher levels is caught up. Within a level, round-robin.
+//
 // Thread: the public methods are thread-safe; everything else runs on the
 // exporter thread. Failure: upstream and storage errors are retried (with
 // back-off) forever and reported in Status().
@@ -49,17 +59,27 @@ class Runner final : public Exporter {
     int64_t info_ns = 0;          // when `end` was read
     uint64_t head_ts_offset = 0;  // lag: the timestamp of the record at this offset
     int64_t head_ts_ms = 0;
+    // Record mode: records read ahead of the window (they start at
+    // window.end()), so that a window that frees a few slots at a time does
+    // not re-read, and re-skip, the middle of a stored batch for each record.
+    storage::ReadResult ahead;
+    size_t ahead_pos = 0;
   };
   enum class Fill_ { kIdle, kSent, kBlocked, kFailed };
   struct InFlight {
     uint32_t part;
     uint64_t first;
-    uint32_t count;
+    uint64_t count;  // offsets covered
+    uint32_t units;  // window units: records (record mode) or 1 message (batch mode)
     int64_t sent_ns;
   };
 
   void Run();
-  void LoadCursors();
+  void LoadCursor(Part& p);
+  // Adds partitions of replicated streams created since the last look
+  // (options.forward_replicated) and orders the partitions by priority.
+  void Discover(int64_t now_ns);
+  void OrderByPriority();
   void DoConnect();
   void DoConnected();
   void DoBackoff();
@@ -68,6 +88,12 @@ class Runner final : public Exporter {
   // Sends one read chunk of one partition. kIdle: caught up (or a storage
   // error), kBlocked: the window or the pacer is full, kFailed: the link failed.
   Fill_ FillPartition(Part& p, uint32_t index, int64_t now_ns, uint64_t* room);
+  Fill_ FillBatches(Part& p, uint32_t index, int64_t now_ns, uint64_t* room);
+  // A read below the partition start: skips what retention deleted. True
+  // when it did (the caller reports progress).
+  bool SkipExpired(Part& p, int64_t now_ns);
+  void AddInFlight(uint64_t id, uint32_t index, Part& p, uint64_t count, uint32_t units,
+                   int64_t ts_ms, uint64_t bytes, int64_t now_ns);
   bool RefreshEnd(Part& p, int64_t now_ns, bool force);
   void HandleEvents(const std::vector<SinkEvent>& events);
   void LinkFailed(const std::string& why);
@@ -82,6 +108,9 @@ class Runner final : public Exporter {
   storage::Log* const log_;
   const std::unique_ptr<Sink> sink_;
   std::vector<Part> parts_;
+  std::vector<uint32_t> order_;   // indices into parts_, highest priority first
+  std::vector<size_t> levels_;    // start of each priority level in order_, then order_.size()
+  int64_t last_discover_ns_ = 0;
 
   // Exporter-thread state.
   State state_ = State::kConnecting;
@@ -89,6 +118,7 @@ class Runner final : public Exporter {
   TokenBucket bucket_;
   std::unordered_map<uint64_t, InFlight> inflight_;
   uint64_t inflight_records_ = 0;
+  uint64_t inflight_units_ = 0;
   uint64_t next_id_ = 1;
   uint32_t rr_ = 0;
   bool connected_once_ = false;

@@ -1,8 +1,9 @@
 // Sink: one upstream as the exporter runner sees it. The runner (one thread)
 // decides what to send and when; a Sink only connects, sends, and reports
 // acknowledgements. Kinds: mqtt (bridge/mqtt_exporter.cc), kafka
-// (bridge/kafka_exporter.cc); a peer kind implements the same interface and
-// takes a whole stored batch per Send (one ack covering many offsets).
+// (bridge/kafka_exporter.cc), both one record per Send; peer
+// (bridge/mqtt_peer.cc) works in batch mode: it takes whole stored batches
+// per SendBatches (one ack covering many offsets).
 //
 // Thread: every method runs on the exporter thread, except Wake(), which any
 // thread may call. Client-library threads (Paho callbacks) only push events
@@ -26,7 +27,10 @@ struct PartitionRef {
   storage::StreamId stream = 0;
   std::string stream_name;
   uint32_t partition = 0;
-  std::string target;  // mqtt: expanded topic prefix; kafka: expanded topic name
+  std::string target;  // mqtt: expanded topic prefix; kafka: expanded topic name;
+                       // peer: $replicate/<origin>/<stream>/<partition>
+  uint32_t partitions = 1;  // the stream's partition count
+  int64_t priority = 0;     // higher ships first (runner.h)
 };
 
 struct SinkEvent {
@@ -53,9 +57,23 @@ class Sink {
   // Closes the link within about 1 s; nothing in flight is acknowledged after.
   virtual void Disconnect() = 0;
   // Sends records[0..*taken) of `part` under `id`. mqtt and kafka take one.
-  // REQUIRES: !records.empty(), connected.
+  // REQUIRES: !records.empty(), connected, !BatchMode().
   virtual SendResult Send(const PartitionRef& part, std::span<const storage::Record> records,
                           uint64_t id, uint32_t* taken, std::string* error) = 0;
+  // Batch mode: the runner reads stored batches (Log::ReadBatches, about
+  // MaxBatchBytes() per message) and calls SendBatches instead of Send;
+  // Window() then counts messages, not records.
+  virtual bool BatchMode() const { return false; }
+  virtual size_t MaxBatchBytes() const { return 0; }
+  // Sends batches[0..*taken) (at least one; consecutive offsets, no gap) of
+  // `part` as one message under `id`. REQUIRES: BatchMode(), connected.
+  virtual SendResult SendBatches(const PartitionRef& part,
+                                 std::span<const storage::RawBatch> batches, uint64_t id,
+                                 uint32_t* taken, std::string* error) {
+    (void)part, (void)batches, (void)id, (void)taken;
+    *error = "this kind does not send batches";
+    return SendResult::kFailed;
+  }
   // Waits up to timeout_ms (0: just collect) for events; appends them.
   virtual void Wait(int64_t timeout_ms, std::vector<SinkEvent>* out) = 0;
   // Makes a blocked Wait return soon. Thread-safe.
@@ -73,5 +91,16 @@ class Sink {
 // Factories; each validates the kind-specific options.
 Result<std::unique_ptr<Sink>> NewMqttSink(const ExporterOptions& options);
 Result<std::unique_ptr<Sink>> NewKafkaSink(const ExporterOptions& options);
+Result<std::unique_ptr<Sink>> NewPeerSink(const ExporterOptions& options);
+
+// peer kind: the upstream topic of one partition. A stream that was itself
+// replicated here ("<origin>.<stream>") keeps its origin, so a chain
+// gateway -> regional -> central stores it as "<origin>.<stream>" everywhere.
+std::string ReplicateTopic(std::string_view node_id, std::string_view stream, uint32_t partition);
+// peer kind with forward_replicated: the partitions of replicated streams
+// ("<origin>.<stream>") in the log that `have` does not hold yet.
+std::vector<PartitionRef> NewReplicatedPartitions(const ExporterOptions& options,
+                                                  const storage::Log& log,
+                                                  const std::vector<PartitionRef>& have);
 
 }  // namespace trib::bridge

@@ -69,6 +69,16 @@ struct BrokerStats {
   uint64_t auth_failures = 0;
   uint64_t acl_denials = 0;
   uint64_t rate_limited = 0;
+  uint64_t replicated_records = 0;      // stored from $replicate (duplicates not counted)
+  uint64_t replication_duplicates = 0;  // $replicate messages acked at once: already stored
+  uint64_t replication_refused = 0;     // $replicate messages acked with an error
+};
+
+// One stored batch in a $replicate message (replicate.cc): a view into it.
+struct ReplicaFrame {
+  uint64_t base = 0;
+  uint32_t count = 0;
+  std::string_view bytes;
 };
 
 class Broker {
@@ -164,11 +174,18 @@ class Broker {
     std::shared_ptr<Message> msg;  // set when it must be delivered after commit
     uint8_t qos = 0;
   };
+  struct ReplicaAck {  // one $replicate message: its frames are consecutive segments
+    uint64_t conn_id = 0;
+    uint64_t ack_seq = 0;
+    uint32_t first_segment = 0;
+    uint32_t segments = 0;
+  };
   struct PendingBatch {
     uint64_t token = 0;
     std::vector<uint64_t> segments;  // PartitionKey, in order of first append
     std::vector<uint32_t> counts;
     std::vector<PendingRecord> records;
+    std::vector<ReplicaAck> replicas;
   };
   // Routes an accepted application message: into its stream (delivered and
   // acked after commit) or straight to subscribers. Returns false when the
@@ -188,6 +205,17 @@ class Broker {
   void PauseAllReading();
   void ResumeAllReading();
 
+  // replicate.cc: stored batches from peer exporters on $replicate/...
+  struct ReplicaStream;
+  std::string ApplyReplicationRetention();
+  static bool IsReplicateTopic(std::string_view topic);
+  void HandleReplicate(Connection* c, const mqtt::Publish& p, std::string_view topic);
+  void RefuseReplica(Connection* c, uint64_t ack_seq, mqtt::ReasonCode rc, const char* why,
+                     std::string_view topic);
+  ReplicaStream* FindReplicaStream(const std::string& name, uint32_t partitions);
+  void FinishReplicaStream(const std::string& name, const storage::Result<storage::StreamId>& r);
+  void AppendReplica(Connection* c, uint64_t ack_seq, storage::StreamId stream, uint32_t partition);
+  void ApplyReplicaAcks(const storage::Completion& done, const PendingBatch& batch);
   // deliver.cc: from a message to the sessions that subscribed
   void Route(const MessagePtr& msg);
   void Offer(Session* s, Delivery&& d);
@@ -261,6 +289,9 @@ class Broker {
   // processed), the point where an offline session's reading starts.
   std::unordered_map<uint64_t, uint64_t> routed_end_;
   std::vector<storage::Completion> completions_;
+  std::unordered_map<std::string, std::shared_ptr<ReplicaStream>> replica_streams_;
+  std::unordered_map<uint64_t, uint64_t> replica_end_;  // PartitionKey -> committed end
+  std::vector<ReplicaFrame> frames_;                    // scratch of HandleReplicate
   bool storage_paused_ = false;
   bool storage_failed_ = false;
 

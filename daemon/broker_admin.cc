@@ -96,6 +96,13 @@ std::string Broker::Metrics() const {
             static_cast<double>(stats_.acl_denials));
   m.Counter("tributary_rate_limited_total", "PUBLISH packets over limits.max_publish_rate.",
             static_cast<double>(stats_.rate_limited));
+  m.Counter("tributary_replicated_records_total", "Records stored from peers ($replicate).",
+            static_cast<double>(stats_.replicated_records));
+  m.Counter("tributary_replication_duplicates_total",
+            "$replicate messages acknowledged at once: already stored (a peer re-sent them).",
+            static_cast<double>(stats_.replication_duplicates));
+  m.Counter("tributary_replication_refused_total", "$replicate messages acknowledged with an error.",
+            static_cast<double>(stats_.replication_refused));
   m.Counter("tributary_messages_expired_total", "Messages not delivered because they expired.",
             static_cast<double>(stats_.expired));
 

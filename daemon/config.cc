@@ -175,6 +175,7 @@ using Auth = decltype(Config::auth);
 using Limits = decltype(Config::limits);
 using Admin = decltype(Config::admin);
 using Mqtt = decltype(Config::mqtt);
+using Replication = decltype(Config::replication);
 
 Setter<Config> NodeId() {
   return [](const toml::node& n, Config* c) -> std::string {
@@ -400,6 +401,21 @@ const std::vector<Key<Mqtt>>& MqttKeys() {
   return keys;
 }
 
+const std::vector<Key<Replication>>& ReplicationKeys() {
+  using R = Replication;
+  static const std::vector<Key<R>> keys = {
+      {"enabled", "bool", "false",
+       "Accept batches from peer exporters on $replicate/<origin>/<stream>/<partition> (QoS 1, "
+       "MQTT 5, publish permission in the ACL) into streams named <origin>.<stream>.",
+       Bool(&R::enabled)},
+      {"max_age", "duration", "\"0s\"", "Retention of replicated streams by age; 0 = no limit.",
+       Duration(&R::max_age_ms, 1000, 100ll * 365 * 86400000, true)},
+      {"max_bytes", "size", "0", "Retention of each replicated stream by size; 0 = no limit.",
+       Size(&R::max_bytes, 64ull << 10, 1ull << 42, true)},
+  };
+  return keys;
+}
+
 const std::vector<Key<StreamConfig>>& StreamKeys() {
   using S = StreamConfig;
   static const std::vector<Key<S>> keys = {
@@ -438,6 +454,13 @@ const std::vector<Key<StreamConfig>>& StreamKeys() {
       {"compression", "enum", "\"none\"", "Batch compression: none or zstd.",
        Enum(&S::compression,
             {{"none", storage::Compression::kNone}, {"zstd", storage::Compression::kZstd}})},
+      {"priority", "integer", "",
+       "Exporters ship higher-priority streams first; default: the exporter's priority.",
+       [](const toml::node& n, S* s) -> std::string {
+         std::string err = Int(&S::priority, -1000, 1000)(n, s);
+         s->priority_set = err.empty();
+         return err;
+       }},
   };
   return keys;
 }
@@ -460,7 +483,8 @@ const std::vector<Key<ExporterConfig>>& ExporterKeys() {
          e->kind = v;
          return "";
        }},
-      {"streams", "array of strings", nullptr, "Streams to ship.", StrList(&E::streams)},
+      {"streams", "array of strings", "[]", "Streams to ship (may be empty with forward_replicated).",
+       StrList(&E::streams)},
       {"url", "string", "\"\"", "mqtt:// or mqtts:// URL of the upstream (peer and mqtt kinds).",
        Str(&E::url)},
       {"brokers", "string", "\"\"", "Kafka bootstrap servers, \"host:port,host:port\".",
@@ -484,8 +508,14 @@ const std::vector<Key<ExporterConfig>>& ExporterKeys() {
        }},
       {"max_bytes_per_sec", "size", "0", "Upload pacing in bytes/s; 0 = unlimited.",
        Size(&E::max_bytes_per_sec, 1024, 1ull << 40, true)},
-      {"priority", "integer", "0", "Higher-priority exporters' streams ship first.",
+      {"priority", "integer", "0",
+       "Priority of this exporter's streams that set none (and of forwarded replicated streams); "
+       "higher ships first within the exporter.",
        Int(&E::priority, -1000, 1000)},
+      {"forward_replicated", "bool", "false",
+       "peer kind: also ship every replicated stream (<origin>.<stream>) of this node, keeping "
+       "its origin (gateway -> regional -> central chains).",
+       Bool(&E::forward_replicated)},
       {"max_inflight", "integer", "0", "Unacknowledged messages in flight; 0 = kind default.",
        Int(&E::max_inflight, 0, 65535)},
       {"kafka_topic", "string", "\"{stream}\"",
@@ -604,7 +634,8 @@ class Loader {
 
   Status CheckTopLevel(const toml::table& root) const {
     static const std::set<std::string> kSections = {"storage", "listener", "auth",   "limits",
-                                                    "admin",   "mqtt",     "stream", "exporter"};
+                                                    "admin",   "mqtt",     "stream", "exporter",
+                                                    "replication"};
     for (auto&& [k, v] : root) {
       std::string name(k.str());
       if (kSections.count(name)) continue;
@@ -641,6 +672,7 @@ class Loader {
     if (!(s = ApplySection(root, "limits", LimitKeys(), &c->limits)).ok()) return s;
     if (!(s = ApplySection(root, "admin", AdminKeys(), &c->admin)).ok()) return s;
     if (!(s = ApplySection(root, "mqtt", MqttKeys(), &c->mqtt)).ok()) return s;
+    if (!(s = ApplySection(root, "replication", ReplicationKeys(), &c->replication)).ok()) return s;
     if (!(s = ApplyArray(root, "listener", ListenerKeys(), &c->listeners)).ok()) return s;
     if (!(s = ApplyArray(root, "stream", StreamKeys(), &c->streams)).ok()) return s;
     if (!(s = ApplyArray(root, "exporter", ExporterKeys(), &c->exporters)).ok()) return s;
@@ -674,7 +706,10 @@ class Loader {
       int line = LineOf(root, "exporter", i);
       if (!exporters.insert(e.name).second)
         return Fail(Error::kValue, line, key + ".name", "duplicate exporter name \"" + e.name + "\"");
-      if (e.streams.empty()) return Fail(Error::kValue, line, key + ".streams", "names no stream");
+      if (e.forward_replicated && e.kind != "peer")
+        return Fail(Error::kValue, line, key + ".forward_replicated", "needs kind = \"peer\"");
+      if (e.streams.empty() && !e.forward_replicated)
+        return Fail(Error::kValue, line, key + ".streams", "names no stream");
       for (const std::string& s : e.streams) {
         if (!seen.count(s))
           return Fail(Error::kValue, line, key + ".streams", "unknown stream \"" + s + "\"");
@@ -761,6 +796,7 @@ std::string ReferenceMarkdown() {
   Section(os, "[limits]", "limits.", LimitKeys());
   Section(os, "[admin]", "admin.", AdminKeys());
   Section(os, "[mqtt]", "mqtt.", MqttKeys());
+  Section(os, "[replication]", "replication.", ReplicationKeys());
   Section(os, "[[stream]] (default: one stream \"default\" capturing \"#\")", "", StreamKeys());
   Section(os, "[[exporter]]", "", ExporterKeys());
   return os.str();

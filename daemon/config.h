@@ -53,6 +53,8 @@ struct StreamConfig {
   uint64_t max_bytes = 0;
   storage::OnFull on_full = storage::OnFull::kDropOldest;
   storage::Compression compression = storage::Compression::kNone;
+  int64_t priority = 0;  // exporters ship higher-priority streams first
+  bool priority_set = false;
 };
 
 struct ExporterConfig {
@@ -74,6 +76,7 @@ struct ExporterConfig {
   uint32_t max_inflight = 0;  // 0: the kind's default
   std::string kafka_topic;        // kafka: topic template
   std::string kafka_compression;  // kafka: none | gzip | snappy | lz4 | zstd
+  bool forward_replicated = false;  // peer: also ship every replicated stream
 
   bool operator==(const ExporterConfig&) const = default;
 };
@@ -119,6 +122,13 @@ struct Config {
   struct {
     int64_t sys_interval_ms = 0;
   } mqtt;
+  // Accepting batches from peer exporters ($replicate/...) into
+  // "<origin>.<stream>" streams, and the retention those streams get.
+  struct {
+    bool enabled = false;
+    int64_t max_age_ms = 0;
+    uint64_t max_bytes = 0;
+  } replication;
   std::vector<StreamConfig> streams;
   std::vector<ExporterConfig> exporters;
 };

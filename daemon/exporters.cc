@@ -16,10 +16,6 @@
 namespace trib {
 
 std::string Broker::StartExporter(const config::ExporterConfig& e) {
-  if (e.kind == "peer") {
-    LOG_WARN("exporter %s: kind \"peer\" is not built yet; it is not started", e.name.c_str());
-    return "";
-  }
   bridge::ExporterOptions o;
   o.name = e.name;
   o.kind = e.kind;
@@ -29,6 +25,10 @@ std::string Broker::StartExporter(const config::ExporterConfig& e) {
     if (!id) return "exporter " + e.name + ": unknown stream " + s;
     o.streams.emplace_back(*id, s);
   }
+  for (const config::StreamConfig& sc : cfg_.streams) {
+    if (sc.priority_set) o.stream_priority[sc.name] = sc.priority;
+  }
+  o.forward_replicated = e.forward_replicated;
   o.url = e.url;
   o.brokers = e.brokers;
   o.topic_prefix = e.topic_prefix;
@@ -47,12 +47,15 @@ std::string Broker::StartExporter(const config::ExporterConfig& e) {
   auto made = bridge::Exporter::Create(o, log_.get());
   if (!made.ok()) return "exporter " + e.name + ": " + made.status().message();
   made.value()->Start();
-  LOG_NOTICE("exporter %s (%s) started for %zu stream(s)", e.name.c_str(), e.kind.c_str(), o.streams.size());
+  LOG_NOTICE("exporter %s (%s) started for %zu stream(s)%s", e.name.c_str(), e.kind.c_str(), o.streams.size(),
+             o.forward_replicated ? " and every replicated stream" : "");
   exporters_.push_back(std::move(made.value()));
   return "";
 }
 
 std::string Broker::StartExporters() {
+  // Runs once storage is open, before the loop: a good moment for this too.
+  if (std::string err = ApplyReplicationRetention(); !err.empty()) return err;
   for (const config::ExporterConfig& e : cfg_.exporters) {
     std::string err = StartExporter(e);
     if (!err.empty()) return err;

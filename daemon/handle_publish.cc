@@ -60,6 +60,7 @@ void Broker::HandlePublish(Connection* c, uint8_t flags, std::string_view body) 
     }
     ++c->inbound_unacked;
   }
+  if (IsReplicateTopic(topic)) return HandleReplicate(c, p, topic);  // replicate.cc
   Session* s = c->session;
   if (topic.size() >= 4 && topic.compare(0, 4, "$SYS") == 0) {
     // Clients may not publish into the broker's own $SYS tree.

@@ -174,6 +174,7 @@ void Broker::ProcessCompletions() {
 }
 
 void Broker::ApplyCompletion(const storage::Completion& done, PendingBatch& batch) {
+  ApplyReplicaAcks(done, batch);  // replicate.cc
   if (!done.status.ok()) {
     // Nothing in this batch is durable: no ack may go out. Disconnect the
     // publishers so they resend once storage works again.

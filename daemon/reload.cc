@@ -6,10 +6,11 @@
 // limits (new values apply to what happens next; what a 5.0 client was
 // promised in its CONNACK - receive maximum, maximum packet size - stays for
 // that connection), stream retention (max_age, max_bytes, on_full), the log
-// level, the $SYS interval, exporters (see exporters.cc: changed ones are
+// level, the $SYS interval, replication.enabled, exporters (see exporters.cc: changed ones are
 // restarted from their committed cursors).
 // Restart: listeners, the admin listener, storage, node_id, stream subjects,
-// partitions, keys and compression, new or removed streams.
+// partitions, keys, compression and priority, new or removed streams,
+// replication retention.
 //
 // Thread: loop. Retention updates run on the thread pool (the storage writer
 // applies them between commits; the loop does not wait for it).
@@ -112,6 +113,8 @@ void Broker::Reload() {
       continue;
     }
     if (!SameStreamShape(*cur, ns)) restart.push_back("stream " + ns.name + " (subjects, partitions, key or compression)");
+    if (cur->priority != ns.priority || cur->priority_set != ns.priority_set)
+      restart.push_back("stream " + ns.name + " priority");
     if (cur->max_age_ms == ns.max_age_ms && cur->max_bytes == ns.max_bytes && cur->on_full == ns.on_full) continue;
     auto id = log_ ? log_->FindStream(ns.name) : std::nullopt;
     if (!id) continue;
@@ -160,6 +163,13 @@ void Broker::Reload() {
       next.storage.max_queue_bytes != cfg_.storage.max_queue_bytes)
     restart.push_back("storage");
   if (next.node_id != cfg_.node_id) restart.push_back("node_id");
+  if (next.replication.enabled != cfg_.replication.enabled) {
+    changed.push_back(std::string("replication.enabled -> ") + (next.replication.enabled ? "true" : "false"));
+    cfg_.replication.enabled = next.replication.enabled;
+  }
+  if (next.replication.max_age_ms != cfg_.replication.max_age_ms ||
+      next.replication.max_bytes != cfg_.replication.max_bytes)
+    restart.push_back("replication retention");
 
   ReloadExporters(next.exporters, &changed);
 

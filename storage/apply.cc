@@ -52,24 +52,45 @@ void Writer::Validate(std::vector<Item>* items) {
     }
     for (WriteBatch::Rep::Seg& seg : it.rep->segs) {
       seg.error = Error::kOk;
+      seg.duplicates = 0;
       StreamState* s = catalog_->Get(seg.stream);
-      if (s == nullptr) {
+      const bool bad_part = s != nullptr && seg.partition >= s->parts.size();
+      if (seg.raw && (s == nullptr || bad_part)) {
+        // A replicated batch fails alone: the rest of the submission is fine.
+        seg.error = Error::kInvalid;
+        LOG_WARN("storage: replicated batch for stream %u partition %u refused: no such %s",
+                 seg.stream, seg.partition, s == nullptr ? "stream" : "partition");
+      } else if (s == nullptr) {
         it.error = Error::kInvalid;
         it.message = "unknown stream id " + std::to_string(seg.stream);
-      } else if (seg.partition >= s->parts.size()) {
+      } else if (bad_part) {
         it.error = Error::kInvalid;
         it.message = "partition " + std::to_string(seg.partition) + " out of range (stream " +
                      s->spec.name + " has " + std::to_string(s->parts.size()) + ")";
       } else {
         seg.part = s->parts[seg.partition].get();
+        if (seg.raw) ValidateRaw(&seg);
       }
     }
   }
 }
 
+// Checked once per submission, before any transaction, so that MAP_FULL
+// retries do not check it again.
+void Writer::ValidateRaw(WriteBatch::Rep::Seg* seg) {
+  BatchHeader h;
+  const char* why = ValidateBatch(seg->data, &h, &validate_scratch_);
+  if (why == nullptr && seg->base > UINT64_MAX - h.count) why = "base offset overflows";
+  if (why == nullptr) return;
+  seg->error = Error::kCorrupt;
+  LOG_WARN("storage: replicated batch for stream %u partition %u at offset %llu refused (%s)",
+           seg->stream, seg->partition, static_cast<unsigned long long>(seg->base), why);
+}
+
 int Writer::BeginTxn(MDB_txn** txn) {
   wrote_ = false;
   txn_records_ = txn_bytes_ = txn_retained_ = txn_dropped_ = 0;
+  txn_rep_batches_ = txn_rep_dups_ = txn_rep_gaps_ = 0;
   return mdb_txn_begin(env_->env(), nullptr, 0, txn);
 }
 
@@ -99,6 +120,9 @@ int Writer::CommitTxn(MDB_txn* txn, bool durable) {
   counters_->bytes_appended += txn_bytes_;
   counters_->retention_deleted_records += txn_retained_;
   counters_->dropped_records += txn_dropped_;
+  counters_->replicated_batches += txn_rep_batches_;
+  counters_->replicated_duplicates += txn_rep_dups_;
+  counters_->replicated_gaps += txn_rep_gaps_;
   return 0;
 }
 
@@ -114,6 +138,7 @@ int Writer::TryRound(std::vector<Item>* items, int64_t ts, bool* committed) {
   int batches = 0;
   if (rc == 0) rc = RetentionStep(txn, kRetentionBatchesPerCommit, &batches);
   if (rc != 0 || !wrote_) {
+    if (rc == 0) counters_->replicated_duplicates += txn_rep_dups_;  // all of it was known
     AbortTxn(txn);
     return rc;
   }
@@ -159,6 +184,14 @@ int Writer::WritePartition(MDB_txn* txn, PartitionState* p, std::vector<Item>* i
   uint32_t count = 0;
   for (size_t r = 0; r < n; r++) {
     WriteBatch::Rep::Seg& seg = (*items)[refs[r].item].rep->segs[refs[r].seg];
+    if (seg.raw) {  // records before it go first, in a batch of their own
+      int rc = count > 0 ? PutBatch(txn, p, count, ts) : 0;
+      if (rc == 0) rc = PutRawBatch(txn, p, &seg);
+      if (rc != 0) return rc;
+      body = 0;
+      count = 0;
+      continue;
+    }
     seg.first = p->work.info.end_offset + count;
     const char* d = seg.data.data();
     size_t left = seg.data.size();
@@ -197,50 +230,98 @@ int Writer::WritePartition(MDB_txn* txn, PartitionState* p, std::vector<Item>* i
   return RefreshBytes(txn, p);
 }
 
-// Writes chunks_ as one batch at the partition's end offset, and a time-index
-// entry when the last one is a second old.
+// Writes chunks_ as one batch at the partition's end offset.
 int Writer::PutBatch(MDB_txn* txn, PartitionState* p, uint32_t count, int64_t ts) {
   size_t body = 0;
   for (const Chunk& c : chunks_) body += c.size;
-  PartitionWork& w = p->work;
-  char kbuf[8];
-  PutBE64(kbuf, w.info.end_offset);
-  MDB_val key = Val(kbuf, 8);
-  bool stored = false;
   int rc = 0;
   if (catalog_->Get(p->stream)->spec.compression == Compression::kZstd) {
     raw_.clear();
     for (const Chunk& c : chunks_) raw_.append(c.data, c.size);
     if (compressor_.Encode(raw_, count, ts, &zbuf_)) {
       MDB_val v = Val(zbuf_);
-      rc = mdb_put(txn, p->data_dbi, &key, &v, MDB_APPEND);
-      stored = true;
+      rc = StoreValue(txn, p, p->work.info.end_offset, &v, MDB_APPEND, count, ts, body);
+      chunks_.clear();
+      return rc;
     }
   }
-  if (!stored) {
-    MDB_val v{kBatchHeaderBytes + body, nullptr};
-    rc = mdb_put(txn, p->data_dbi, &key, &v, MDB_APPEND | MDB_RESERVE);
-    if (rc == 0) EncodeBatch(static_cast<char*>(v.mv_data), chunks_, count, ts);
-  }
+  MDB_val v{kBatchHeaderBytes + body, nullptr};
+  rc = StoreValue(txn, p, p->work.info.end_offset, &v, MDB_APPEND | MDB_RESERVE, count, ts, body);
+  if (rc == 0) EncodeBatch(static_cast<char*>(v.mv_data), chunks_, count, ts);
   chunks_.clear();
+  return rc;
+}
+
+// A replicated batch keeps its base offset and timestamps. Records the
+// partition already has are duplicates (a re-send after a lost ack): a batch
+// wholly below the end is ignored, one that straddles it is trimmed to its
+// new records. A base above the end leaves a gap (FORMAT.md, "Replicated
+// batches").
+int Writer::PutRawBatch(MDB_txn* txn, PartitionState* p, WriteBatch::Rep::Seg* seg) {
+  Touch(p);
+  const uint64_t end = p->work.info.end_offset;
+  BatchHeader h;
+  (void)PeekHeader(seg->data.data(), seg->data.size(), &h);  // validated
+  seg->first = seg->base;
+  if (seg->base + h.count <= end) {
+    seg->duplicates = h.count;
+    txn_rep_dups_ += h.count;
+    return 0;
+  }
+  std::string_view value = seg->data;
+  uint64_t base = seg->base;
+  if (base < end) {
+    const auto skip = static_cast<uint32_t>(end - base);
+    if (!TrimBatch(value, skip, &compressor_, &trimmed_)) return EINVAL;  // validated: cannot happen
+    value = trimmed_;
+    (void)PeekHeader(value.data(), value.size(), &h);
+    base = end;
+    seg->duplicates = skip;
+    txn_rep_dups_ += skip;
+  } else if (base > end) {
+    txn_rep_gaps_++;
+    LOG_WARN("storage: stream %u partition %u: replicated batch at offset %llu leaves offsets "
+             "%llu..%llu empty (the origin no longer had them)",
+             p->stream, p->partition, static_cast<unsigned long long>(base),
+             static_cast<unsigned long long>(end), static_cast<unsigned long long>(base - 1));
+  }
+  MDB_val v = Val(value.data(), value.size());
+  int rc = StoreValue(txn, p, base, &v, MDB_APPEND, h.count, h.first_ts, h.raw_len);
+  if (rc == 0) txn_rep_batches_++;
+  return rc;
+}
+
+// Puts one batch value under `base` and keeps the partition's bookkeeping:
+// start and timestamps, a time-index entry when the last one is a second
+// old, the end offset and the transaction's counters.
+int Writer::StoreValue(MDB_txn* txn, PartitionState* p, uint64_t base, MDB_val* value,
+                       unsigned flags, uint32_t count, int64_t ts, size_t body_bytes) {
+  PartitionWork& w = p->work;
+  char kbuf[8];
+  PutBE64(kbuf, base);
+  MDB_val key = Val(kbuf, 8);
+  int rc = mdb_put(txn, p->data_dbi, &key, value, flags);
   if (rc != 0) return rc;
   wrote_ = true;
-  if (w.info.start_offset == w.info.end_offset) w.info.first_timestamp_ms = ts;
-  if (w.txn_first_append == UINT64_MAX) w.txn_first_append = w.info.end_offset;
+  if (w.info.start_offset == w.info.end_offset) {  // empty: this batch is the head
+    w.info.start_offset = base;
+    w.info.first_timestamp_ms = ts;
+  }
+  if (w.txn_first_append == UINT64_MAX) w.txn_first_append = base;
   if (!w.has_index || ts >= w.last_index_ts + kTimeIndexIntervalMs) {
     char tk[8], tv[8];
     PutBE64(tk, TimeKey(ts));
-    PutBE64(tv, w.info.end_offset);
+    PutBE64(tv, base);
     MDB_val k = Val(tk, 8), v = Val(tv, 8);
     rc = mdb_put(txn, p->time_dbi, &k, &v, MDB_APPEND);
     if (rc != 0 && rc != MDB_KEYEXIST) return rc;
     w.has_index = true;
     w.last_index_ts = ts;
   }
-  w.info.end_offset += count;
-  w.info.last_timestamp_ms = ts;
+  w.info.end_offset = base + count;
+  w.info.last_timestamp_ms = std::max(w.info.last_timestamp_ms, ts);
   txn_records_ += count;
-  txn_bytes_ += body;
+  txn_bytes_ += body_bytes;
   return 0;
 }
 
@@ -308,6 +389,7 @@ void Writer::BuildCompletions(std::vector<Item>* items, int64_t ts, Pending* out
       s.count = seg.count;
       s.error = it.error != Error::kOk ? it.error : seg.error;
       s.first_offset = s.error == Error::kOk ? seg.first : 0;
+      s.duplicates = s.error == Error::kOk ? seg.duplicates : 0;
       c.segments.push_back(s);
     }
     out->completions.push_back(std::move(c));

@@ -131,6 +131,50 @@ void EncodeBatch(char* dst, std::span<const Chunk> chunks, uint32_t count, int64
   Put32(dst + 24, Crc32cExtend(crc, body, len));
 }
 
+const char* ValidateBatch(std::string_view value, BatchHeader* h, std::string* scratch) {
+  if (const char* why = CheckBatch(value.data(), value.size(), h)) return why;
+  std::string_view body;
+  if (const char* why = BatchBody(value.data(), *h, scratch, &body)) return why;
+  RecordReader reader(body);
+  RecordView v;
+  uint32_t n = 0;
+  while (n <= h->count && reader.Next(&v)) n++;
+  if (reader.failed()) return "malformed record";
+  if (n != h->count || reader.position() != body.data() + body.size())
+    return "record count mismatch";
+  return nullptr;
+}
+
+bool TrimBatch(std::string_view value, uint32_t skip, Compressor* zstd, std::string* out) {
+  BatchHeader h;
+  std::string scratch;
+  std::string_view body;
+  if (CheckBatch(value.data(), value.size(), &h, false) != nullptr ||
+      BatchBody(value.data(), h, &scratch, &body) != nullptr || skip == 0 || skip >= h.count)
+    return false;
+  RecordReader reader(body);
+  for (uint32_t i = 0; i < skip; i++) {
+    if (!reader.Skip()) return false;
+  }
+  std::string raw;
+  RecordView v;
+  int64_t first_ts = 0;
+  uint32_t n = 0;
+  while (reader.Next(&v)) {
+    const int64_t ts = h.first_ts + v.ts_delta;
+    if (n == 0) first_ts = ts;
+    RecordIn r{v.key, v.topic, v.payload, v.properties, v.qos, v.retain};
+    AppendRecord(&raw, r, ts - first_ts);
+    n++;
+  }
+  if (reader.failed() || n != h.count - skip) return false;
+  if ((h.flags & kCompressionMask) == kFlagZstd && zstd->Encode(raw, n, first_ts, out)) return true;
+  out->resize(kBatchHeaderBytes + raw.size());
+  const Chunk chunk{raw.data(), raw.size()};
+  EncodeBatch(out->data(), std::span<const Chunk>(&chunk, 1), n, first_ts);
+  return true;
+}
+
 struct Compressor::Rep {
   ZSTD_CCtx* cctx = ZSTD_createCCtx();
   ~Rep() { ZSTD_freeCCtx(cctx); }

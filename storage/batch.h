@@ -87,6 +87,12 @@ const char* CheckBatch(const void* value, size_t size, BatchHeader* h, bool veri
 const char* BatchBody(const void* value, const BatchHeader& h, std::string* scratch,
                       std::string_view* body);
 
+// Checks a batch that came from outside (replication) as a reader would
+// before trusting any of it: CheckBatch with the CRC, then that the body
+// decodes into exactly h->count well-formed records. *scratch holds a
+// decompressed body. Returns nullptr or a short reason.
+const char* ValidateBatch(std::string_view value, BatchHeader* h, std::string* scratch);
+
 // One contiguous piece of raw body (encoded records) to put in a batch.
 struct Chunk {
   const char* data;
@@ -111,6 +117,11 @@ class Compressor {
   struct Rep;
   std::unique_ptr<Rep> rep_;
 };
+
+// Builds in *out a batch of the records of `value` (a validated batch) from
+// position `skip` (0 < skip < count) on, keeping their timestamps; zstd when
+// `value` was zstd and compression helps. False when `value` does not decode.
+bool TrimBatch(std::string_view value, uint32_t skip, Compressor* zstd, std::string* out);
 
 // One decoded record: views into the body it came from.
 struct RecordView {

@@ -53,11 +53,12 @@ WriteBatch& WriteBatch::operator=(WriteBatch&&) noexcept = default;
 void WriteBatch::Append(StreamId stream, uint32_t partition, const RecordIn& record) {
   if (!rep_) rep_ = std::make_unique<Rep>();
   Rep& r = *rep_;
-  if (r.last_seg >= r.segs.size() || r.segs[r.last_seg].stream != stream ||
-      r.segs[r.last_seg].partition != partition) {
+  if (r.last_seg >= r.segs.size() || r.segs[r.last_seg].raw ||
+      r.segs[r.last_seg].stream != stream || r.segs[r.last_seg].partition != partition) {
     r.last_seg = r.segs.size();
     for (size_t i = 0; i < r.segs.size(); i++) {
-      if (r.segs[i].stream == stream && r.segs[i].partition == partition) r.last_seg = i;
+      if (!r.segs[i].raw && r.segs[i].stream == stream && r.segs[i].partition == partition)
+        r.last_seg = i;
     }
     if (r.last_seg == r.segs.size()) {
       r.segs.emplace_back();
@@ -73,6 +74,23 @@ void WriteBatch::Append(StreamId stream, uint32_t partition, const RecordIn& rec
   seg.count++;
   r.bytes += n;
   r.max_record = std::max(r.max_record, n);
+}
+
+void WriteBatch::AppendBatch(StreamId stream, uint32_t partition, uint64_t base_offset,
+                             std::string_view bytes) {
+  if (!rep_) rep_ = std::make_unique<Rep>();
+  Rep& r = *rep_;
+  Rep::Seg& seg = r.segs.emplace_back();
+  seg.stream = stream;
+  seg.partition = partition;
+  seg.raw = true;
+  seg.base = base_offset;
+  seg.data.assign(bytes.data(), bytes.size());
+  BatchHeader h;
+  // The writer checks the whole batch; an unreadable header counts 0 records.
+  seg.count = PeekHeader(bytes.data(), bytes.size(), &h) ? h.count : 0;
+  r.bytes += sizeof(Rep::Seg) + bytes.size();
+  r.last_seg = r.segs.size();  // never extended by Append
 }
 
 namespace {
@@ -196,6 +214,9 @@ Stats Log::GetStats() const {
   st.dropped_records = c.dropped_records;
   st.rejected_records = c.rejected_records;
   st.corrupt_batches = c.corrupt_batches;
+  st.replicated_batches = c.replicated_batches;
+  st.replicated_duplicates = c.replicated_duplicates;
+  st.replicated_gaps = c.replicated_gaps;
   c.commit_us.CopyTo(st.commit_us_buckets, &st.commit_us_sum);
   c.fsync_us.CopyTo(st.fsync_us_buckets, &st.fsync_us_sum);
   MDB_envinfo info;

@@ -134,6 +134,16 @@ class WriteBatch {
   WriteBatch& operator=(WriteBatch&&) noexcept;
 
   void Append(StreamId stream, uint32_t partition, const RecordIn& record);
+  // Appends one stored batch as it is (replication: a batch read with
+  // Log::ReadBatches on another node), keeping its base offset and its
+  // records' timestamps. The bytes are copied. The writer checks the header
+  // and the CRC (a bad batch fails its segment with kCorrupt and stores
+  // nothing), ignores the records the partition already has (the segment
+  // reports them as `duplicates`), and accepts a base above the partition's
+  // end (a gap: the origin no longer had those offsets); storage/FORMAT.md,
+  // "Replicated batches". Each call is a segment of its own in the Completion.
+  void AppendBatch(StreamId stream, uint32_t partition, uint64_t base_offset,
+                   std::string_view bytes);
   void CommitCursor(std::string_view consumer, StreamId stream, uint32_t partition,
                     uint64_t next_offset);
   void DeleteCursors(std::string_view consumer);  // every cursor of that consumer
@@ -163,12 +173,17 @@ struct Completion {
   // append to it. An OK segment holds `count` records starting at
   // `first_offset`. A segment refused by on_full=reject has error kFull and was
   // not stored; the rest of the batch may still have been committed.
+  // AppendBatch segments: `first_offset` is the batch's base offset, `count`
+  // its record count, and `duplicates` how many of its first records the
+  // partition already had (not stored again); error kCorrupt or kInvalid
+  // (bad header or CRC, wrong partition) means nothing of it was stored.
   struct Segment {
     StreamId stream = 0;
     uint32_t partition = 0;
     uint64_t first_offset = 0;
     uint32_t count = 0;
     Error error = Error::kOk;
+    uint32_t duplicates = 0;
   };
   std::vector<Segment> segments;
   int64_t timestamp_ms = 0;  // the timestamp given to the appended records
@@ -181,6 +196,20 @@ struct ReadResult {
   // Offsets skipped because their batch was corrupt (reported and counted).
   uint64_t skipped = 0;
   std::vector<std::string> buffers;  // owned bytes; do not touch
+};
+
+// Stored batches of one partition, as they are on disk (replication).
+struct RawBatch {
+  uint64_t base_offset = 0;
+  uint32_t count = 0;
+  int64_t first_timestamp_ms = 0;
+  std::string_view bytes;  // the whole stored value (header and body); view into RawBatches
+};
+struct RawBatches {
+  std::vector<RawBatch> batches;  // increasing base offsets; gaps are possible
+  uint64_t next_offset = 0;       // where the next read should start
+  uint64_t skipped = 0;           // offsets skipped because their batch was corrupt
+  std::string buffer;             // owned bytes; do not touch
 };
 
 struct PartitionInfo {
@@ -200,6 +229,9 @@ struct Stats {
   uint64_t dropped_records = 0;   // on_full=drop_oldest deletions beyond retention
   uint64_t rejected_records = 0;  // on_full=reject refusals
   uint64_t corrupt_batches = 0;
+  uint64_t replicated_batches = 0;    // AppendBatch batches stored (whole or trimmed)
+  uint64_t replicated_duplicates = 0; // AppendBatch records ignored: already stored
+  uint64_t replicated_gaps = 0;       // AppendBatch batches that started past the end
   uint64_t map_bytes = 0;
   uint64_t used_bytes = 0;
   // Latency histograms, cumulative counts per upper bound in microseconds.
@@ -255,6 +287,13 @@ class Log {
   // callers use Info() to clamp.
   Result<ReadResult> Read(StreamId stream, uint32_t partition, uint64_t from, size_t max_records,
                           size_t max_bytes) const;
+  // Reads whole stored batches starting with the one that holds `from` (or
+  // the first one after it, across a gap), about max_bytes of them (at least
+  // one if any exists), each CRC-checked; corrupt ones are logged, counted
+  // and skipped (`skipped`). The first batch may start below `from`. Errors
+  // as for Read.
+  Result<RawBatches> ReadBatches(StreamId stream, uint32_t partition, uint64_t from,
+                                 size_t max_bytes) const;
   // The first offset whose timestamp is >= t (end_offset if none).
   Result<uint64_t> OffsetForTime(StreamId stream, uint32_t partition, int64_t t_ms) const;
   Result<PartitionInfo> Info(StreamId stream, uint32_t partition) const;

@@ -4,6 +4,7 @@
 #include <lmdb.h>
 
 #include <cstring>
+#include <optional>
 
 #include "platform/log.h"
 #include "storage/batch.h"
@@ -164,39 +165,135 @@ class Collector {
 
 }  // namespace
 
+// The start and the corrupt-batch handling shared by Read and ReadBatches:
+// the partition, a snapshot of its info, one read transaction and a cursor on
+// the batch that holds `from`.
+class PartitionScan {
+ public:
+  PartitionScan(const Env& env, const Catalog& catalog, VerifiedBatches& verified,
+                Counters& counters)
+      : env_(env), catalog_(catalog), verified_(verified), counters_(counters) {}
+  // OK, or why the read cannot start (unknown partition, LMDB error, `from`
+  // below the partition start: kOutOfRange). After OK, rc() tells whether
+  // the cursor stands on a batch (0) or the partition has none from there.
+  Status Start(StreamId stream, uint32_t partition, uint64_t from) {
+    Status err;
+    p_ = catalog_.Find(stream, partition, &err);
+    if (p_ == nullptr) return err;
+    stream_ = stream;
+    partition_ = partition;
+    info_ = p_->Snapshot();  // before the txn: the txn sees at least this
+    txn_.emplace(env_);
+    if (!txn_->ok()) return MdbStatus(txn_->rc(), "read transaction");
+    cur_.emplace(txn_->get(), p_->data_dbi);
+    if (cur_->rc() != 0) return MdbStatus(cur_->rc(), "read cursor");
+    bool below;
+    rc_ = cur_->Seek(from, &below);
+    if ((rc_ == 0 && below) || (rc_ == MDB_NOTFOUND && from < info_.start_offset)) {
+      const uint64_t start = rc_ == 0 ? cur_->base() : info_.start_offset;
+      return Status(Error::kOutOfRange, "offset " + std::to_string(from) +
+                                            " is below the partition start " +
+                                            std::to_string(start));
+    }
+    return Status();
+  }
+  int rc() const { return rc_; }
+  BatchCursor& cur() { return *cur_; }
+  bool Verified() const { return verified_.Contains(p_->ordinal, cur_->base()); }
+  void MarkVerified() { verified_.Add(p_->ordinal, cur_->base()); }
+  void Next() { rc_ = cur_->Next(); }
+  // After Next() past a corrupt batch at `base`: logs and counts it, and
+  // returns the first offset after it.
+  uint64_t Corrupt(uint64_t base, const char* why) {
+    LOG_ERROR("storage: corrupt batch in stream %u partition %u at offset %llu (%s); skipping",
+              stream_, partition_, static_cast<unsigned long long>(base), why);
+    counters_.corrupt_batches++;
+    return rc_ == 0 ? cur_->base() : std::max(info_.end_offset, base + 1);
+  }
+  Status Done() const {
+    return rc_ != 0 && rc_ != MDB_NOTFOUND ? MdbStatus(rc_, "reading batches") : Status();
+  }
+
+ private:
+  const Env& env_;
+  const Catalog& catalog_;
+  VerifiedBatches& verified_;
+  Counters& counters_;
+  const PartitionState* p_ = nullptr;
+  StreamId stream_ = 0;
+  uint32_t partition_ = 0;
+  PartitionInfo info_;
+  std::optional<ReadTxn> txn_;
+  std::optional<BatchCursor> cur_;
+  int rc_ = MDB_NOTFOUND;
+};
+
 Result<ReadResult> Log::Read(StreamId stream, uint32_t partition, uint64_t from, size_t max_records,
                              size_t max_bytes) const {
-  Status err;
-  const PartitionState* p = impl_->catalog.Find(stream, partition, &err);
-  if (p == nullptr) return err;
-  const PartitionInfo info = p->Snapshot();  // before the txn: the txn sees at least this
-  ReadTxn txn(impl_->env);
-  if (!txn.ok()) return MdbStatus(txn.rc(), "read transaction");
-  BatchCursor cur(txn.get(), p->data_dbi);
-  if (cur.rc() != 0) return MdbStatus(cur.rc(), "read cursor");
-  bool below;
-  int rc = cur.Seek(from, &below);
-  if ((rc == 0 && below) || (rc == MDB_NOTFOUND && from < info.start_offset)) {
-    const uint64_t start = rc == 0 ? cur.base() : info.start_offset;
-    return Status(Error::kOutOfRange, "offset " + std::to_string(from) +
-                                          " is below the partition start " + std::to_string(start));
-  }
+  PartitionScan scan(impl_->env, impl_->catalog, impl_->verified, impl_->counters);
+  if (Status s = scan.Start(stream, partition, from); !s.ok()) return s;
   Collector col(from, max_records, max_bytes);
-  while (rc == 0 && !col.full()) {
+  while (scan.rc() == 0 && !col.full()) {
+    BatchCursor& cur = scan.cur();
     const uint64_t base = cur.base();
-    const bool verified = impl_->verified.Contains(p->ordinal, base);
+    const bool verified = scan.Verified();
     const char* why = col.TakeBatch(base, cur.data(), cur.size(), verified);
-    if (why == nullptr && !verified) impl_->verified.Add(p->ordinal, base);
-    rc = cur.Next();
-    if (why != nullptr) {
-      LOG_ERROR("storage: corrupt batch in stream %u partition %u at offset %llu (%s); skipping",
-                stream, partition, static_cast<unsigned long long>(base), why);
-      impl_->counters.corrupt_batches++;
-      col.Skip(base, rc == 0 ? cur.base() : std::max(info.end_offset, base + 1));
+    if (why == nullptr && !verified) scan.MarkVerified();
+    scan.Next();
+    if (why != nullptr) col.Skip(base, scan.Corrupt(base, why));
+  }
+  if (Status s = scan.Done(); !s.ok()) return s;
+  return col.Finish();
+}
+
+Result<RawBatches> Log::ReadBatches(StreamId stream, uint32_t partition, uint64_t from,
+                                    size_t max_bytes) const {
+  PartitionScan scan(impl_->env, impl_->catalog, impl_->verified, impl_->counters);
+  if (Status s = scan.Start(stream, partition, from); !s.ok()) return s;
+  RawBatches out;
+  out.next_offset = from;
+  BatchHeader h;
+  // The batch Start found may end at or before `from` (from is its
+  // successor's base, the end, or inside a gap): start with the next one.
+  if (scan.rc() == 0 && PeekHeader(scan.cur().data(), scan.cur().size(), &h) &&
+      scan.cur().base() + h.count <= from)
+    scan.Next();
+  struct Span {
+    uint64_t base;
+    uint32_t count;
+    int64_t ts;
+    size_t pos, len;
+  };
+  std::vector<Span> spans;
+  while (scan.rc() == 0) {
+    BatchCursor& cur = scan.cur();
+    const uint64_t base = cur.base();
+    if (!spans.empty() && out.buffer.size() + cur.size() > max_bytes) break;
+    const bool verified = scan.Verified();
+    const char* why = CheckBatch(cur.data(), cur.size(), &h, !verified);
+    if (why == nullptr) {
+      if (!verified) scan.MarkVerified();
+      spans.push_back({base, h.count, h.first_ts, out.buffer.size(), cur.size()});
+      out.buffer.append(static_cast<const char*>(cur.data()), cur.size());
+      out.next_offset = std::max(out.next_offset, base + h.count);
+      scan.Next();
+      continue;
+    }
+    scan.Next();
+    const uint64_t next = scan.Corrupt(base, why);
+    const uint64_t skip_from = std::max(base, out.next_offset);
+    if (next > skip_from) {
+      out.skipped += next - skip_from;
+      out.next_offset = next;
     }
   }
-  if (rc != 0 && rc != MDB_NOTFOUND) return MdbStatus(rc, "reading batches");
-  return col.Finish();
+  if (Status s = scan.Done(); !s.ok()) return s;
+  out.batches.reserve(spans.size());
+  for (const Span& sp : spans) {
+    out.batches.push_back(
+        RawBatch{sp.base, sp.count, sp.ts, std::string_view(out.buffer).substr(sp.pos, sp.len)});
+  }
+  return out;
 }
 
 Result<uint64_t> Log::OffsetForTime(StreamId stream, uint32_t partition, int64_t t_ms) const {

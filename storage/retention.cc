@@ -85,6 +85,8 @@ int Writer::DeleteHead(MDB_txn* txn, PartitionState* p, uint64_t* records, size_
   rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
   const uint64_t base = rc == 0 && k.mv_size == 8 ? GetBE64(k.mv_data) : 0;
   *value_bytes = rc == 0 ? v.mv_size : 0;
+  BatchHeader deleted;  // its count, not the distance to the next batch (a gap may follow)
+  const bool counted = rc == 0 && PeekHeader(v.mv_data, v.mv_size, &deleted);
   if (rc == 0) rc = mdb_cursor_del(c, 0);
   if (rc == 0) rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
   uint64_t new_start = w.info.end_offset;
@@ -99,6 +101,7 @@ int Writer::DeleteHead(MDB_txn* txn, PartitionState* p, uint64_t* records, size_
   mdb_cursor_close(c);
   if (rc != 0) return rc;
   *records = new_start > base ? new_start - base : 0;
+  if (counted) *records = std::min<uint64_t>(*records, deleted.count);
   w.info.start_offset = new_start;
   wrote_ = true;
   if (new_start == w.info.end_offset) {

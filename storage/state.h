@@ -31,10 +31,15 @@ struct WriteBatch::Rep {
     uint32_t partition = 0;
     uint32_t count = 0;
     std::string data;
+    // AppendBatch: `data` is one stored batch whose first record has offset
+    // `base` (count is 0 when its header is unreadable; the writer refuses it).
+    bool raw = false;
+    uint64_t base = 0;
     // Filled by the writer.
     PartitionState* part = nullptr;
     uint64_t first = 0;
     Error error = Error::kOk;
+    uint32_t duplicates = 0;
   };
   enum class OpKind : uint8_t {
     kCursor,
@@ -166,6 +171,7 @@ struct Counters {
   std::atomic<uint64_t> commits{0}, records_appended{0}, bytes_appended{0}, fsyncs{0};
   std::atomic<uint64_t> retention_deleted_records{0}, dropped_records{0}, rejected_records{0};
   std::atomic<uint64_t> corrupt_batches{0};
+  std::atomic<uint64_t> replicated_batches{0}, replicated_duplicates{0}, replicated_gaps{0};
   Histogram commit_us, fsync_us;
 };
 

@@ -22,6 +22,8 @@
 #include "storage/env.h"
 #include "storage/state.h"
 
+struct MDB_val;  // <lmdb.h>: typedef struct MDB_val {...} MDB_val
+
 namespace trib::storage {
 
 constexpr int kRetentionBatchesPerCommit = 64;
@@ -104,6 +106,13 @@ class Writer {
   int WritePartition(MDB_txn* txn, PartitionState* p, std::vector<Item>* items, const SegRef* refs,
                      size_t n, int64_t ts);
   int PutBatch(MDB_txn* txn, PartitionState* p, uint32_t count, int64_t ts);
+  // An AppendBatch segment: duplicate, trimmed, or stored as is (after a gap).
+  int PutRawBatch(MDB_txn* txn, PartitionState* p, WriteBatch::Rep::Seg* seg);
+  // Stores the value at the partition's end offset (or at `base` past a gap)
+  // and does the bookkeeping every stored batch needs.
+  int StoreValue(MDB_txn* txn, PartitionState* p, uint64_t base, MDB_val* value, unsigned flags,
+                 uint32_t count, int64_t ts, size_t body_bytes);
+  void ValidateRaw(WriteBatch::Rep::Seg* seg);
   int ApplyOps(MDB_txn* txn, WriteBatch::Rep* rep);
   int DeleteCursors(MDB_txn* txn, const std::string& consumer);
   int BeginTxn(MDB_txn** txn);
@@ -179,6 +188,8 @@ class Writer {
   bool meta_sync_ = false;     // MDB_NOMETASYNC is off (the env opens with it on)
   bool last_durable_ = false;  // the last successful commit synced its meta page
   uint64_t txn_records_ = 0, txn_bytes_ = 0, txn_retained_ = 0, txn_dropped_ = 0;
+  uint64_t txn_rep_batches_ = 0, txn_rep_dups_ = 0, txn_rep_gaps_ = 0;
+  std::string trimmed_, validate_scratch_;
   int64_t last_ts_ = 0;
   int64_t last_sync_mono_ = 0;
   int64_t next_retention_mono_ = 0;

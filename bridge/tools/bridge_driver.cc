@@ -5,6 +5,7 @@
 //   bridge_driver run --dir D --kind mqtt --url mqtt://127.0.0.1:1883
 //       --stream telemetry:4 --append 100000 --until-drained
 //   bridge_driver kafka-mock --brokers 3 --topic telemetry --partitions 4
+//   bridge_driver dump --dir D --stream edge1.telemetry
 //
 // `run` opens (or creates) the log, optionally appends records as the broker
 // would (payload "<stream>:<i>:<padding>", topic sensors/dev-<i % 50>, key
@@ -239,6 +240,53 @@ int Run(const RunArgs& a) {
   return rc;
 }
 
+// Prints every record of one stream of a (closed) log directory as JSON lines
+// {"partition", "offset", "timestamp", "topic", "payload"}, partitions in
+// order: the integration tests compare two nodes' data this way.
+int Dump(const std::string& dir, const std::string& stream) {
+  trib::storage::Options lo;
+  lo.dir = dir;
+  lo.sync = trib::storage::SyncPolicy::kNone;
+  lo.map_bytes = uint64_t{2} << 30;
+  auto opened = trib::storage::Log::Open(lo);
+  if (!opened.ok()) {
+    fprintf(stderr, "open %s: %s\n", dir.c_str(), opened.status().message().c_str());
+    return 2;
+  }
+  std::unique_ptr<trib::storage::Log> log = std::move(opened.value());
+  auto id = log->FindStream(stream);
+  if (!id) {
+    fprintf(stderr, "no stream %s in %s\n", stream.c_str(), dir.c_str());
+    return 3;
+  }
+  uint32_t partitions = 0;
+  for (const auto& [sid, spec] : log->ListStreams()) {
+    if (sid == *id) partitions = spec.partitions;
+  }
+  for (uint32_t p = 0; p < partitions; p++) {
+    auto info = log->Info(*id, p);
+    uint64_t from = info.ok() ? info->start_offset : 0;
+    for (;;) {
+      auto r = log->Read(*id, p, from, 10000, size_t{16} << 20);
+      if (!r.ok()) {
+        fprintf(stderr, "read: %s\n", r.status().message().c_str());
+        return 2;
+      }
+      if (r->records.empty()) break;
+      for (const auto& rec : r->records) {
+        nlohmann::json j = {{"partition", p},
+                            {"offset", rec.offset},
+                            {"timestamp", rec.timestamp_ms},
+                            {"topic", std::string(rec.topic)},
+                            {"payload", std::string(rec.payload)}};
+        printf("%s\n", j.dump().c_str());
+      }
+      from = r->next_offset;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -273,6 +321,10 @@ int main(int argc, char** argv) {
   run->add_flag("--until-drained", a.until_drained);
   run->add_option("--timeout", a.timeout_s, "seconds");
   run->add_option("--status-ms", a.status_ms);
+  std::string dump_dir, dump_stream;
+  CLI::App* dump = app.add_subcommand("dump", "print a stream of a closed log as JSON lines");
+  dump->add_option("--dir", dump_dir)->required();
+  dump->add_option("--stream", dump_stream)->required();
   int brokers = 3, partitions = 4;
   std::vector<std::string> topics = {"telemetry"};
   CLI::App* mock = app.add_subcommand("kafka-mock", "run librdkafka's mock cluster");
@@ -284,5 +336,6 @@ int main(int argc, char** argv) {
   signal(SIGINT, OnSignal);
   signal(SIGPIPE, SIG_IGN);
   if (*mock) return trib::bridge::testing::RunKafkaMock(brokers, topics, partitions);
+  if (*dump) return Dump(dump_dir, dump_stream);
   return Run(a);
 }

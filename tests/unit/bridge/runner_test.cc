@@ -3,6 +3,8 @@
 // the contiguous prefix, a lost link re-sends from that prefix (counting
 // possible duplicates), the window bounds what is in flight, a restart resumes
 // from the committed cursor, and Stop is prompt even when nothing is acked.
+// Batch mode (the peer kind) ships stored batches, several per message, with
+// the same guarantees; priorities serve a higher level's backlog first.
 
 #include <algorithm>
 #include <chrono>
@@ -14,6 +16,7 @@
 
 #include "bridge/runner.h"
 #include "platform/clock.h"
+#include "storage/batch.h"
 #include "tests/unit/storage/storage_test_util.h"
 
 #include "tests/unit/cmocka_cpp.h"  // last
@@ -40,12 +43,54 @@ struct Upstream {
   int connects = 0;
   int sends = 0;
   size_t max_unacked = 0;
+  int messages = 0;        // batch mode: SendBatches calls that were delivered
+  int batches = 0;         // batch mode: stored batches in them
+  bool bad_batch = false;  // batch mode: a batch's bytes did not match its header
   std::mt19937_64 rng{7};
 };
 
 class FakeSink final : public Sink {
  public:
-  FakeSink(Upstream* up, uint32_t window) : up_(up), window_(window) {}
+  FakeSink(Upstream* up, uint32_t window, bool batch_mode = false)
+      : up_(up), window_(window), batch_mode_(batch_mode) {}
+  bool BatchMode() const override { return batch_mode_; }
+  size_t MaxBatchBytes() const override { return 4096; }
+  // Takes at most two batches per message, so that a read is sent in pieces.
+  SendResult SendBatches(const PartitionRef& part, std::span<const storage::RawBatch> batches,
+                         uint64_t id, uint32_t* taken, std::string* error) override {
+    uint32_t n = static_cast<uint32_t>(std::min<size_t>(batches.size(), 2));
+    for (uint32_t i = 0; i < n; i++) {
+      storage::BatchHeader h;
+      if (!storage::PeekHeader(batches[i].bytes.data(), batches[i].bytes.size(), &h) ||
+          h.count != batches[i].count || (i > 0 && batches[i].base_offset !=
+                                                       batches[i - 1].base_offset + batches[i - 1].count)) {
+        std::lock_guard<std::mutex> l(up_->mu);
+        up_->bad_batch = true;
+      }
+    }
+    std::vector<storage::Record> recs;
+    for (uint32_t i = 0; i < n; i++) {
+      for (uint32_t k = 0; k < batches[i].count; k++) {
+        storage::Record r;
+        r.offset = batches[i].base_offset + k;
+        recs.push_back(r);
+      }
+    }
+    uint32_t one = 0;
+    // Reuses Send for the bookkeeping: one delivery per message, every offset counted.
+    Send(part, std::span<const storage::Record>(recs.data(), 1), id, &one, error);
+    std::lock_guard<std::mutex> l(up_->mu);
+    if (!up_->unacked.empty() && up_->unacked.back() == id) {
+      up_->messages++;
+      up_->batches += static_cast<int>(n);
+      for (size_t k = 1; k < recs.size(); k++) {
+        up_->arrivals.emplace_back(part.partition, recs[k].offset);
+        up_->count[{part.partition, recs[k].offset}]++;
+      }
+    }
+    *taken = n;
+    return SendResult::kOk;
+  }
   bridge::Status Connect(const std::atomic<bool>&) override {
     std::lock_guard<std::mutex> l(up_->mu);
     up_->unacked.clear();
@@ -114,6 +159,7 @@ class FakeSink final : public Sink {
  private:
   Upstream* up_;
   uint32_t window_;
+  bool batch_mode_;
   bool wake_ = false;
 };
 
@@ -146,11 +192,16 @@ std::vector<PartitionRef> Parts(State* s, uint32_t n) {
   return parts;
 }
 
-void Start(State* s, uint32_t partitions, uint32_t window, ExporterOptions o = Options()) {
+void Start(State* s, uint32_t partitions, uint32_t window, ExporterOptions o = Options(),
+           bool batch_mode = false, std::vector<int64_t> priorities = {}) {
+  std::vector<PartitionRef> parts = Parts(s, partitions);
+  for (size_t i = 0; i < priorities.size() && i < parts.size(); i++)
+    parts[i].priority = priorities[i];
   s->runner = std::make_unique<Runner>(
-      o, s->f->log.get(), std::make_unique<FakeSink>(&s->up, window), Parts(s, partitions));
+      o, s->f->log.get(), std::make_unique<FakeSink>(&s->up, window, batch_mode), std::move(parts));
   s->runner->Start();
 }
+
 
 void AppendN(State* s, uint32_t partitions, uint64_t per_partition) {
   for (uint32_t p = 0; p < partitions; p++) {
@@ -160,6 +211,11 @@ void AppendN(State* s, uint32_t partitions, uint64_t per_partition) {
         storage::test::AppendWait(s->f->log.get(), s->f->streams[0], p, payloads, 100 + p);
     assert_true(c.status.ok());
   }
+}
+
+// `subs` submissions of `n` records to each partition: one stored batch each.
+void AppendBatches(State* s, uint32_t partitions, int subs, uint64_t n) {
+  for (int b = 0; b < subs; b++) AppendN(s, partitions, n);
 }
 
 bool WaitAcked(State* s, uint64_t n, int64_t timeout_ms = 20000) {
@@ -324,6 +380,57 @@ static void test_runner_pacing_limits_bytes_per_second(void** state) {
   assert_true(bytes >= 20000 * 0.5);
 }
 
+static void test_runner_batch_mode_ships_stored_batches(void** state) {
+  auto* s = static_cast<State*>(*state);
+  AppendBatches(s, 3, 20, 25);  // 20 stored batches of 25 records per partition
+  Start(s, 3, 4, Options(), /*batch_mode=*/true);
+  assert_true(WaitAcked(s, 1500));
+  AppendBatches(s, 3, 2, 25);
+  assert_true(WaitAcked(s, 1650));
+  s->runner->Stop();
+  CheckComplete(s, 3, 550, true);
+  for (uint32_t p = 0; p < 3; p++) assert_int_equal(Cursor(s, p), 550);
+  std::lock_guard<std::mutex> l(s->up.mu);
+  assert_false(s->up.bad_batch);
+  assert_int_equal(s->up.batches, 66);            // every stored batch once
+  assert_true(s->up.messages < s->up.batches);    // several per message
+  assert_true(s->up.max_unacked <= 4);            // the window counts messages
+  assert_int_equal(s->up.arrivals.size(), 1650);  // each offset once
+}
+
+static void test_runner_batch_mode_lost_link_resends_from_acked_prefix(void** state) {
+  auto* s = static_cast<State*>(*state);
+  s->up.drop_link_after = 15;
+  AppendBatches(s, 3, 20, 10);
+  Start(s, 3, 3, Options(), /*batch_mode=*/true);
+  assert_true(WaitAcked(s, 600));
+  s->runner->Stop();
+  CheckComplete(s, 3, 200);
+  for (uint32_t p = 0; p < 3; p++) assert_int_equal(Cursor(s, p), 200);
+  ExporterStatus st = s->runner->Status();
+  assert_true(st.reconnects >= 1);
+  uint64_t dups = 0;
+  for (auto& [k, n] : s->up.count) dups += n - 1;
+  assert_true(dups <= st.duplicates_possible);
+}
+
+static void test_runner_priority_ships_higher_levels_first(void** state) {
+  auto* s = static_cast<State*>(*state);
+  AppendN(s, 3, 1500);
+  // Partition 2 first, then 0, then 1.
+  Start(s, 3, 16, Options(), false, {5, 0, 9});
+  assert_true(WaitAcked(s, 4500));
+  s->runner->Stop();
+  CheckComplete(s, 3, 1500, true);
+  std::lock_guard<std::mutex> l(s->up.mu);
+  const auto& a = s->up.arrivals;
+  assert_int_equal(a.size(), 4500);
+  for (size_t i = 0; i < a.size(); i++) {
+    const uint32_t want = i < 1500 ? 2 : i < 3000 ? 0 : 1;
+    if (a[i].first != want) fail_msg("arrival %zu is from partition %u, expected %u", i, a[i].first, want);
+  }
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_runner_ships_everything_and_commits_cursor, Setup,
@@ -335,6 +442,11 @@ int main() {
       cmocka_unit_test_setup_teardown(test_runner_nack_and_refused_connects_retry, Setup, Teardown),
       cmocka_unit_test_setup_teardown(test_runner_restart_resumes_from_cursor, Setup, Teardown),
       cmocka_unit_test_setup_teardown(test_runner_pacing_limits_bytes_per_second, Setup, Teardown),
+      cmocka_unit_test_setup_teardown(test_runner_batch_mode_ships_stored_batches, Setup, Teardown),
+      cmocka_unit_test_setup_teardown(test_runner_batch_mode_lost_link_resends_from_acked_prefix,
+                                      Setup, Teardown),
+      cmocka_unit_test_setup_teardown(test_runner_priority_ships_higher_levels_first, Setup,
+                                      Teardown),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
