@@ -263,6 +263,7 @@ void Broker::Tick() {
     }
   }
   ExpireSessions(now);
+  TickGroups(now);
   EndOfIteration();
 }
 
@@ -330,6 +331,7 @@ void Broker::BeginShutdown(const char* why) {
   for (auto& [id, s] : sessions_) {
     if (s->persistent()) PersistCursors(s.get());
   }
+  CommitAllGroupCursors();
   StopExporters();  // commits their cursors
   SubmitPending();
   if (log_) log_->Flush();
