@@ -199,6 +199,9 @@ class Broker {
   // Reads partition `key` from p.next on the thread pool, for a session's own
   // subscriptions (group 0) or for a consumer group's partition owned by `s`.
   void StartRead(Session* s, uint64_t key, Position& p, uint32_t group = 0, uint32_t epoch = 0);
+  // The highest QoS the reader's subscriptions grant (a group member's, or
+  // the session's own).
+  uint8_t ReaderQos(const Session* s, uint32_t group) const;
   void FinishCatchUp(SubscriberId sid, uint64_t key, storage::Result<storage::ReadResult>& r);
   // How one catch-up read ended: read on, caught up (live delivery takes
   // over), window full (Pump resumes), or failed.

@@ -239,6 +239,7 @@ struct ReadWork {
   uint32_t epoch;
   uint64_t key;
   uint64_t from;
+  size_t max_records;
   storage::Result<storage::ReadResult> result{storage::Error::kClosed, "not run"};
 };
 
@@ -272,6 +273,14 @@ MessagePtr MessageFromRecord(const storage::Record& rec, storage::StreamId strea
 
 void Broker::StartRead(Session* s, uint64_t key, Position& p, uint32_t group, uint32_t epoch) {
   if (stopping_ || p.reading || !s->conn || !CanSend(s, 0)) return;
+  // Read once half the in-flight window is free, not at every acknowledgement:
+  // a read decodes whole batches, which is wasted on a record or two.
+  size_t window = std::min<size_t>(s->conn->receive_max_out, cfg_.limits.max_inflight);
+  if (s->inflight.size() + std::max<size_t>(1, window / 2) > window) return;
+  // A reader whose deliveries wait for acks cannot send more than the free
+  // window: reading more would decode records only to drop them.
+  size_t max_records = kCatchUpRecords;
+  if (ReaderQos(s, group) > 0) max_records = std::min(max_records, window - s->inflight.size());
   p.reading = true;
   auto* w = new ReadWork{};
   w->req.data = w;
@@ -282,6 +291,7 @@ void Broker::StartRead(Session* s, uint64_t key, Position& p, uint32_t group, ui
   w->epoch = epoch;
   w->key = key;
   w->from = p.next;
+  w->max_records = max_records;
   // LMDB reads may touch the disk: they run on libuv's thread pool so the
   // loop never waits for them.
   uv_queue_work(
@@ -289,7 +299,7 @@ void Broker::StartRead(Session* s, uint64_t key, Position& p, uint32_t group, ui
       [](uv_work_t* req) {
         auto* w = static_cast<ReadWork*>(req->data);
         w->result = w->log->Read(static_cast<storage::StreamId>(w->key >> 32),
-                                 static_cast<uint32_t>(w->key), w->from, kCatchUpRecords,
+                                 static_cast<uint32_t>(w->key), w->from, w->max_records,
                                  kCatchUpBytes);
       },
       [](uv_work_t* req, int) {
@@ -301,6 +311,19 @@ void Broker::StartRead(Session* s, uint64_t key, Position& p, uint32_t group, ui
         }
         delete w;
       });
+}
+
+uint8_t Broker::ReaderQos(const Session* s, uint32_t group) const {
+  uint8_t q = 0;
+  if (group) {
+    auto it = groups_.find(group);
+    const GroupMember* m = it == groups_.end() ? nullptr : it->second->Member(s->id);
+    return m ? m->options.qos : 0;
+  }
+  for (const auto& [k, sub] : s->subscriptions) {
+    if (sub.group.empty()) q = std::max(q, sub.options.qos);
+  }
+  return q;
 }
 
 bool Broker::MatchSession(const Session* s, std::string_view topic, Delivery* d,
