@@ -42,10 +42,8 @@ class ReplayTributary(compare.Tributary):
     def config_text(self, data_dir):
         # sync = "none": how the stream was written does not matter for reading it,
         # and it keeps the fill short. Everything else is compare.py's configuration.
-        return ('[storage]\ndir = "%s"\nsync = "none"\nmax_bytes = "8GiB"\n\n'
-                '[[listener]]\nbind = "127.0.0.1:0"\n\n[admin]\nbind = "127.0.0.1:0"\n\n'
-                '[limits]\nmax_connections = 20000\n\n'
-                '[[stream]]\nname = "bench"\nsubjects = ["#"]\npartitions = 4\n' % data_dir)
+        text = super().config_text(data_dir).replace('sync = "always"', 'sync = "none"')
+        return text + "partitions = 4\n"
 
     def admin(self, path):
         ready = os.path.join(self.workdir, "ready")

@@ -144,8 +144,8 @@ void Broker::Rebalance(ConsumerGroup* g) {
     }
     MoveGroupPartition(g, p, target[i]);
   }
-  LOG_DEBUG("consumer group %s on %s: %zu member(s), rebalanced", g->group().c_str(),
-            g->filter().c_str(), g->members().size());
+  LOG_INFO("consumer group %s on %s: %zu member(s), partitions rebalanced", g->group().c_str(),
+           g->filter().c_str(), g->members().size());
   for (const GroupMember& m : g->members()) {
     auto it = sessions_by_id_.find(m.id);
     if (it != sessions_by_id_.end()) PumpGroups(it->second);
