@@ -317,6 +317,8 @@ class Broker {
   bool storage_paused_ = false;
   bool storage_failed_ = false;
 
+  // A message no delivery holds any more, reused by catch-up reads.
+  std::shared_ptr<Message> read_scratch_;
   // Scratch space reused by Route().
   std::vector<SubMatch> match_subs_;
   std::vector<SharedMatch> match_shared_;

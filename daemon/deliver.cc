@@ -243,16 +243,19 @@ struct ReadWork {
   storage::Result<storage::ReadResult> result{storage::Error::kClosed, "not run"};
 };
 
-// A record read back from the log, as the broker routes messages. The
-// stored message expiry becomes an absolute time from the record's
-// timestamp; the other properties are forwarded as stored.
-MessagePtr MessageFromRecord(const storage::Record& rec, storage::StreamId stream,
-                             uint32_t partition) {
-  auto m = std::make_shared<Message>();
-  m->topic = std::string(rec.topic);
-  m->payload = std::string(rec.payload);
+// A record read back from the log, as the broker routes messages, into *m
+// (whose strings keep their capacity). The stored message expiry becomes an
+// absolute time from the record's timestamp; the other properties are
+// forwarded as stored.
+void FillFromRecord(Message* m, const storage::Record& rec, storage::StreamId stream,
+                    uint32_t partition) {
+  m->topic.assign(rec.topic);
+  m->payload.assign(rec.payload);
+  m->properties.clear();
   m->qos = rec.qos;
   m->retain = rec.retain;
+  m->expires_at_ms = 0;
+  m->origin = 0;
   m->stored = true;
   m->stream = stream;
   m->partition = partition;
@@ -267,7 +270,6 @@ MessagePtr MessageFromRecord(const storage::Record& rec, storage::StreamId strea
       mqtt::AppendProperties(&m->properties, props);
     }
   }
-  return m;
 }
 }  // namespace
 
@@ -376,10 +378,18 @@ Broker::ReadEnd Broker::DeliverRead(Session* s, uint64_t key, Position& p,
       continue;
     }
     if (!CanSend(s, d.qos)) return ReadEnd::kFull;  // stays lagging; Pump resumes
-    d.msg = MessageFromRecord(rec, sk, part);
+    // A QoS 0 delivery is encoded and dropped at once: its message is reused
+    // for the next record instead of being allocated per record.
+    std::shared_ptr<Message> m;
+    if (read_scratch_.use_count() == 1) m = std::move(read_scratch_);
+    if (!m) m = std::make_shared<Message>();
+    FillFromRecord(m.get(), rec, sk, part);
+    d.msg = m;
     p.next = rec.offset + 1;
     bool awaits_ack = d.qos > 0;
     awaits_ack = Send(s, std::move(d)) && awaits_ack;
+    d.msg.reset();
+    if (m.use_count() == 1) read_scratch_ = std::move(m);  // nobody kept it
     if (sent) sent(rec.offset, awaits_ack);
   }
   p.next = std::max(p.next, rr.next_offset);
