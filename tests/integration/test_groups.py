@@ -147,6 +147,46 @@ class Groups(MqttTest):
                         self.assertEqual({part for _, part, _ in m.got}, owned["m%d" % i])
                 wait_for(lambda: all(p["committed"] == p["end_offset"] and p["lag_records"] == 0
                                      for p in group_view(d)["partitions"]), 20, "cursor at the end")
+                with urllib.request.urlopen("http://%s/metrics" % d.addresses["admin"], timeout=10) as r:
+                    metrics = r.read().decode()
+                self.assertIn('tributary_group_lag_records{group="workers",filter="sensors/#",'
+                              'stream="telemetry",partition="0"} 0', metrics)
+
+    def test_narrower_filter_skips_other_records(self):
+        # The group's filter covers part of the stream: it gets exactly its topics,
+        # in order, and its cursor moves past the rest of each partition.
+        d = self.daemon(STREAM).start()
+        members = [self.member(d, V5, "n%d" % i, flt="$share/narrow/sensors/a/#") for i in range(2)]
+        wait_for(lambda: settled(d, ["n0", "n1"], "narrow"), 30, "members")
+        pub = self.client(d.port, V5, "npub")
+        mine = []
+        for i in range(160):
+            topic = "sensors/%s/k%d" % ("ab"[i % 3 == 0], i % 8)  # a third go to sensors/b
+            pub.publish(topic, "%s:%d" % (topic, i), qos=1)
+            if topic.startswith("sensors/a/"):
+                mine.append("%s:%d" % (topic, i))
+        collect(members, len(mine))
+        got = collections.Counter(p for m in members for p, _, _ in m.got)
+        self.assertEqual(set(got), set(mine))
+        self.assertEqual(set(got.values()), {1})
+        for m in members:
+            m.check_order(self)
+            m.c.no_message(0.3)
+        wait_for(lambda: all(p["lag_records"] == 0 for p in group_view(d, "narrow")["partitions"]), 20,
+                 "cursor past the other topics")
+
+    def test_qos0_member_cursor_advances_on_send(self):
+        # QoS 0 members acknowledge nothing: a record counts as consumed once it
+        # is written to the member, so the cursor follows what was sent.
+        d = self.daemon(STREAM).start()
+        m = self.member(d, V5, "q0", qos=0)
+        wait_for(lambda: settled(d, ["q0"]), 30, "member")
+        sent = self.publish(d, 40)
+        collect([m], len(sent))
+        self.assertEqual(sorted(p for p, _, _ in m.got), sorted(sent))
+        wait_for(lambda: all(p["lag_records"] == 0 and p["inflight"] == 0
+                             for p in group_view(d)["partitions"]), 20, "cursor at the end without acks")
+        m.check_order(self)
 
     def test_killed_member_partitions_move_from_committed_cursor(self):
         for v in (V311, V5):
