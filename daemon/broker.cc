@@ -268,6 +268,7 @@ void Broker::Tick() {
     rate_prev_ = rate_cur_;
     rate_cur_ = {now, stats_.messages_in, stats_.messages_out};
   }
+  TickGroups(now);
   MaybePublishSys(now);
   EndOfIteration();
 }
@@ -308,6 +309,7 @@ void Broker::BeginShutdown(const char* why) {
   for (auto& [id, s] : sessions_) {
     if (s->persistent()) PersistCursors(s.get());
   }
+  CommitAllGroupCursors();
   StopExporters();  // commits their cursors
   SubmitPending();
   if (log_) log_->Flush();

@@ -15,14 +15,17 @@
 // The member functions are spread over files named after what they handle:
 // broker.cc (lifecycle, timers), handle_connect.cc, handle_publish.cc,
 // handle_ack.cc, handle_subscribe.cc, handle_disconnect.cc, ingest.cc
-// (storage glue), deliver.cc (routing to sessions), sessions.cc (persistence,
-// expiry, wills).
+// (storage glue), deliver.cc (routing to sessions), group_delivery.cc
+// (consumer groups over stream partitions), sessions.cc (persistence, expiry,
+// wills).
 #pragma once
 
 #include <uv.h>
 
 #include <atomic>
 #include <deque>
+#include <nlohmann/json_fwd.hpp>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -35,6 +38,7 @@
 #include "daemon/auth/password_file.h"
 #include "daemon/config.h"
 #include "daemon/connection.h"
+#include "daemon/groups.h"
 #include "daemon/listener.h"
 #include "daemon/message.h"
 #include "daemon/mqtt/ack.h"
@@ -43,6 +47,7 @@
 #include "daemon/mqtt/frame.h"
 #include "daemon/mqtt/publish.h"
 #include "daemon/mqtt/subscribe.h"
+#include "daemon/replay.h"
 #include "daemon/retained_tree.h"
 #include "daemon/session.h"
 #include "daemon/stream_router.h"
@@ -117,6 +122,8 @@ class Broker {
   // broker_admin.cc: the admin API's content
   HttpResponse HandleAdmin(const HttpRequest& req);
   std::string Metrics() const;
+  nlohmann::json GroupsJson() const;
+  std::string GroupMetrics() const;
 
   // security.cc: TLS contexts, passwords, ACLs, rate limits
   std::string LoadSecurity(const config::Config& cfg, bool reload);
@@ -220,17 +227,65 @@ class Broker {
   void Route(const MessagePtr& msg);
   void Offer(Session* s, Delivery&& d);
   bool CanSend(const Session* s, uint8_t qos) const;
-  void Send(Session* s, Delivery&& d, bool dup = false, uint16_t packet_id = 0);
+  // Returns false when the message was not sent (expired, over the client's
+  // maximum packet size).
+  bool Send(Session* s, Delivery&& d, bool dup = false, uint16_t packet_id = 0);
   void Pump(Session* s);
-  void StartCatchUp(Session* s, uint64_t key, Position& p);
+  // Reads partition `key` from p.next on the thread pool, for a session's own
+  // subscriptions (group 0) or for a consumer group's partition owned by `s`.
+  void StartRead(Session* s, uint64_t key, Position& p, uint32_t group = 0, uint32_t epoch = 0);
+  // The highest QoS the reader's subscriptions grant (a group member's, or
+  // the session's own).
+  uint8_t ReaderQos(const Session* s, uint32_t group) const;
   void FinishCatchUp(SubscriberId sid, uint64_t key, storage::Result<storage::ReadResult>& r);
+  // How one catch-up read ended: read on, caught up (live delivery takes
+  // over), window full (Pump resumes), or failed.
+  enum class ReadEnd { kMore, kLive, kFull, kFailed };
+  using RecordMatch = std::function<bool(const storage::Record&, Delivery*)>;
+  using RecordSent = std::function<void(uint64_t offset, bool awaits_ack)>;
+  ReadEnd DeliverRead(Session* s, uint64_t key, Position& p, storage::Result<storage::ReadResult>& r,
+                      const RecordMatch& match, const RecordSent& sent);
   bool MatchSession(const Session* s, std::string_view topic, Delivery* d, uint8_t record_qos,
                     bool record_retain) const;
   void SendRetained(Session* s, const Subscription& sub);
+  // Where `pos` is in every stream partition that `filter` can match; "" or
+  // why the position is out of range. No targets: the filter covers no stream.
+  struct ReplayTarget {
+    uint64_t key;
+    uint64_t next;
+  };
+  std::string ReplayTargets(std::string_view filter, const ReplayPosition& pos,
+                            std::vector<ReplayTarget>* out);
   // Moves the session's positions in every stream partition that `filter`
   // can match to `pos`; returns "" or why the position is out of range.
-  std::string ApplyReplay(Session* s, std::string_view filter, const struct ReplayPosition& pos);
+  std::string ApplyReplay(Session* s, std::string_view filter, const ReplayPosition& pos);
   const std::string& StreamName(storage::StreamId id);
+
+  // group_delivery.cc: consumer groups, $share/<group>/<filter> on stream topics
+  ConsumerGroup* FindGroup(std::string_view group, std::string_view filter);
+  // The group of a shared subscription, created when its filter covers stream
+  // partitions (null when it covers none: plain round-robin). A new group
+  // starts at its stored cursors, else at `start` (null: latest); "" or why
+  // `start` cannot be served in *why.
+  ConsumerGroup* EnsureGroup(const Subscription& sub, const ReplayPosition* start, std::string* why);
+  void GroupSubscribed(Session* s, const Subscription& sub, bool added);
+  void GroupUnsubscribed(Session* s, const Subscription& sub);
+  void JoinGroups(Session* s);   // the session is connected: join its groups
+  void LeaveGroups(Session* s);  // the session goes offline
+  void Rebalance(ConsumerGroup* g);
+  void MoveGroupPartition(ConsumerGroup* g, GroupPartition& p, SubscriberId owner);
+  void GroupOffer(ConsumerGroup* g, const MessagePtr& msg);
+  bool GroupDelivery(const ConsumerGroup* g, const GroupPartition& p, const GroupMember& m,
+                     std::string_view topic, uint8_t qos, bool retain, Delivery* d);
+  void GroupAcked(const Delivery& d);
+  void PumpGroups(Session* s);
+  void StartGroupRead(ConsumerGroup* g, GroupPartition& p);
+  void FinishGroupRead(uint32_t group, uint64_t key, uint32_t epoch,
+                       storage::Result<storage::ReadResult>& r);
+  void TickGroups(int64_t now_ms);  // revocation deadlines, cursor commits
+  void CommitGroupCursors(ConsumerGroup* g);
+  void CommitAllGroupCursors();
+  void DropGroup(ConsumerGroup* g);
 
   // sessions.cc: creation, takeover, persistence, expiry, wills
   Session* FindSession(const std::string& client_id);
@@ -274,6 +329,11 @@ class Broker {
   TopicTree tree_;
   RetainedTree<MessagePtr> retained_;
   std::unordered_map<std::string, size_t> shared_rr_;
+  // Consumer groups by id, and ids by "<group>\0<filter>".
+  std::unordered_map<uint32_t, std::unique_ptr<ConsumerGroup>> groups_;
+  std::unordered_map<std::string, uint32_t> group_ids_;
+  uint32_t next_group_id_ = 1;
+  std::string group_key_;  // scratch for lookups
   std::unordered_map<storage::StreamId, std::string> stream_names_;  // round-robin per group/filter
 
   std::unique_ptr<storage::Log> log_;
@@ -295,6 +355,8 @@ class Broker {
   bool storage_paused_ = false;
   bool storage_failed_ = false;
 
+  // A message no delivery holds any more, reused by catch-up reads.
+  std::shared_ptr<Message> read_scratch_;
   // Scratch space reused by Route().
   std::vector<SubMatch> match_subs_;
   std::vector<SharedMatch> match_shared_;

@@ -182,6 +182,7 @@ std::string Broker::Metrics() const {
            "# TYPE tributary_exporter_lag_records gauge\n" + lag_records;
     out += "# HELP tributary_exporter_lag_seconds Age of the oldest record not yet acknowledged upstream.\n"
            "# TYPE tributary_exporter_lag_seconds gauge\n" + lag_seconds;
+    out += GroupMetrics();
     out += "# HELP tributary_partition_start_offset The first offset still stored.\n"
            "# TYPE tributary_partition_start_offset gauge\n" + starts;
     out += "# HELP tributary_partition_bytes Bytes stored in a partition.\n"
@@ -189,6 +190,56 @@ std::string Broker::Metrics() const {
     return out;
   }
   return m.str();
+}
+
+// Consumer groups: members, who owns which partition, committed cursor, lag.
+nlohmann::json Broker::GroupsJson() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [id, g] : groups_) {
+    auto name_of = [&g = *g](SubscriberId sid) -> std::string {
+      const GroupMember* m = g.Member(sid);
+      return m ? m->client_id : "";
+    };
+    nlohmann::json members = nlohmann::json::array();
+    for (const GroupMember& m : g->members()) members.push_back(m.client_id);
+    nlohmann::json parts = nlohmann::json::array();
+    for (const GroupPartition& p : g->partitions()) {
+      auto end = routed_end_.find(p.key());
+      uint64_t end_offset = end == routed_end_.end() ? p.committed : end->second;
+      auto sn = stream_names_.find(p.stream);
+      parts.push_back({{"stream", sn == stream_names_.end() ? std::to_string(p.stream) : sn->second},
+                       {"partition", p.partition},
+                       {"owner", name_of(p.owner)},
+                       {"state", !p.owner ? "unassigned" : p.revoking() ? "moving" : "owned"},
+                       {"moving_to", name_of(p.next_owner)},
+                       {"committed", p.committed},
+                       {"next", p.pos.next},
+                       {"end_offset", end_offset},
+                       {"lag_records", end_offset > p.committed ? end_offset - p.committed : 0},
+                       {"inflight", p.unacked.size()}});
+    }
+    out.push_back({{"group", g->group()}, {"filter", g->filter()}, {"cursor", g->cursor_name()},
+                   {"subscribers", g->subscribers}, {"members", members}, {"partitions", parts}});
+  }
+  return out;
+}
+
+std::string Broker::GroupMetrics() const {
+  std::string lag = "# HELP tributary_group_lag_records Records not yet acknowledged by a consumer group.\n"
+                    "# TYPE tributary_group_lag_records gauge\n";
+  for (const auto& [id, g] : groups_) {
+    for (const GroupPartition& p : g->partitions()) {
+      auto end = routed_end_.find(p.key());
+      uint64_t end_offset = end == routed_end_.end() ? p.committed : end->second;
+      auto sn = stream_names_.find(p.stream);
+      lag += "tributary_group_lag_records{group=\"" + Label(g->group()) + "\",filter=\"" +
+             Label(g->filter()) + "\",stream=\"" +
+             Label(sn == stream_names_.end() ? std::to_string(p.stream) : sn->second) +
+             "\",partition=\"" + std::to_string(p.partition) + "\"} " +
+             std::to_string(end_offset > p.committed ? end_offset - p.committed : 0) + "\n";
+    }
+  }
+  return lag;
 }
 
 HttpResponse Broker::HandleAdmin(const HttpRequest& req) {
@@ -249,6 +300,8 @@ HttpResponse Broker::HandleAdmin(const HttpRequest& req) {
                    {"bytes_sent", st.bytes_sent}, {"duplicates_possible", st.duplicates_possible},
                    {"inflight", st.inflight}, {"partitions", parts}});
     }
+  } else if (req.path == "/v1/groups") {
+    j = GroupsJson();
   } else if (req.path == "/v1/status") {
     j = {{"version", TRIB_VERSION}, {"node_id", cfg_.node_id},
          {"uptime_s", (clock::MonoMs() - started_ms_) / 1000}, {"connections", connections_.size()},

@@ -53,9 +53,17 @@ void Broker::Route(const MessagePtr& msg) {
       if (it != sessions_by_id_.end()) Offer(it->second, std::move(d));
     }
   }
-  // Shared subscriptions: one member per group gets it, round-robin,
-  // preferring members that are online and have room [MQTT-4.8.2-...].
+  // Shared subscriptions: one member per group gets it. A stream record goes
+  // to its consumer group's partition owner (group_delivery.cc); anything
+  // else round-robin, preferring members that are online and have room
+  // [MQTT-4.8.2-...].
   for (const SharedMatch& sm : match_shared_) {
+    if (msg->stored) {
+      if (ConsumerGroup* g = FindGroup(sm.group, sm.filter)) {
+        GroupOffer(g, msg);
+        continue;
+      }
+    }
     std::string key = std::string(sm.group) + '\0' + std::string(sm.filter);
     size_t& rr = shared_rr_[key];
     const auto& members = *sm.members;
@@ -107,7 +115,7 @@ void Broker::Offer(Session* s, Delivery&& d) {
     if (p.lagging || m.offset < p.next) {
       if (p.lagging) {
         p.live_end = std::max(p.live_end, m.offset + 1);
-        StartCatchUp(s, PartitionKey(m.stream, m.partition), p);
+        StartRead(s, PartitionKey(m.stream, m.partition), p);
       }
       return;  // it will come from the log, or was already delivered
     }
@@ -136,7 +144,7 @@ void Broker::Offer(Session* s, Delivery&& d) {
   }
 }
 
-void Broker::Send(Session* s, Delivery&& d, bool dup, uint16_t packet_id) {
+bool Broker::Send(Session* s, Delivery&& d, bool dup, uint16_t packet_id) {
   Connection* c = s->conn;
   const Message& m = *d.msg;
   mqtt::PublishOut out;
@@ -149,7 +157,7 @@ void Broker::Send(Session* s, Delivery&& d, bool dup, uint16_t packet_id) {
     int64_t left = m.expires_at_ms - clock::WallMs();
     if (left <= 0) {  // [MQTT-3.3.2-5]: expired messages are not delivered
       ++stats_.expired;
-      return;
+      return false;
     }
     out.message_expiry_interval = static_cast<uint32_t>((left + 999) / 1000);  // [MQTT-3.3.2-6]
   }
@@ -172,7 +180,7 @@ void Broker::Send(Session* s, Delivery&& d, bool dup, uint16_t packet_id) {
       // [MQTT-3.1.2-25]: never send more than the client's Maximum Packet
       // Size; the message is discarded for this client.
       ++stats_.dropped_queue;
-      return;
+      return false;
     }
     // Topic aliases towards the client, up to its Topic Alias Maximum
     // [MQTT-3.3.2-11]: the first message on a topic carries topic and alias,
@@ -204,6 +212,7 @@ void Broker::Send(Session* s, Delivery&& d, bool dup, uint16_t packet_id) {
     if (it != stream_index_.end()) ++stream_in_[it->second].delivered;
   }
   c->MarkDirty();
+  return true;
 }
 
 // Fills the window from the queue, then lets lagging partitions read on.
@@ -215,8 +224,9 @@ void Broker::Pump(Session* s) {
   }
   if (!s->queue.empty()) return;
   for (auto& [key, p] : s->positions) {
-    if (p.lagging && !p.reading) StartCatchUp(s, key, p);
+    if (p.lagging && !p.reading) StartRead(s, key, p);
   }
+  if (!s->groups.empty()) PumpGroups(s);
 }
 
 namespace {
@@ -225,22 +235,65 @@ struct ReadWork {
   Broker* broker;
   storage::Log* log;
   SubscriberId session;
+  uint32_t group;  // 0: the session's own subscriptions
+  uint32_t epoch;
   uint64_t key;
   uint64_t from;
+  size_t max_records;
   storage::Result<storage::ReadResult> result{storage::Error::kClosed, "not run"};
 };
+
+// A record read back from the log, as the broker routes messages, into *m
+// (whose strings keep their capacity). The stored message expiry becomes an
+// absolute time from the record's timestamp; the other properties are
+// forwarded as stored.
+void FillFromRecord(Message* m, const storage::Record& rec, storage::StreamId stream,
+                    uint32_t partition) {
+  m->topic.assign(rec.topic);
+  m->payload.assign(rec.payload);
+  m->properties.clear();
+  m->qos = rec.qos;
+  m->retain = rec.retain;
+  m->expires_at_ms = 0;
+  m->origin = 0;
+  m->stored = true;
+  m->stream = stream;
+  m->partition = partition;
+  m->offset = rec.offset;
+  m->timestamp_ms = rec.timestamp_ms;
+  if (!rec.properties.empty()) {
+    mqtt::Properties props;
+    if (mqtt::ParseProperties(rec.properties, mqtt::PropertyContext::kPublish, &props).ok()) {
+      if (props.message_expiry_interval)
+        m->expires_at_ms = rec.timestamp_ms + int64_t{*props.message_expiry_interval} * 1000;
+      props.message_expiry_interval.reset();
+      mqtt::AppendProperties(&m->properties, props);
+    }
+  }
+}
 }  // namespace
 
-void Broker::StartCatchUp(Session* s, uint64_t key, Position& p) {
+void Broker::StartRead(Session* s, uint64_t key, Position& p, uint32_t group, uint32_t epoch) {
   if (stopping_ || p.reading || !s->conn || !CanSend(s, 0)) return;
+  // Read once half the in-flight window is free, not at every acknowledgement:
+  // a read decodes whole batches, which is wasted on a record or two.
+  size_t window = std::min<size_t>(s->conn->receive_max_out, cfg_.limits.max_inflight);
+  if (s->inflight.size() + std::max<size_t>(1, window / 2) > window) return;
+  // A reader whose deliveries wait for acks cannot send more than the free
+  // window: reading more would decode records only to drop them.
+  size_t max_records = kCatchUpRecords;
+  if (ReaderQos(s, group) > 0) max_records = std::min(max_records, window - s->inflight.size());
   p.reading = true;
   auto* w = new ReadWork{};
   w->req.data = w;
   w->broker = this;
   w->log = log_.get();
   w->session = s->id;
+  w->group = group;
+  w->epoch = epoch;
   w->key = key;
   w->from = p.next;
+  w->max_records = max_records;
   // LMDB reads may touch the disk: they run on libuv's thread pool so the
   // loop never waits for them.
   uv_queue_work(
@@ -248,14 +301,31 @@ void Broker::StartCatchUp(Session* s, uint64_t key, Position& p) {
       [](uv_work_t* req) {
         auto* w = static_cast<ReadWork*>(req->data);
         w->result = w->log->Read(static_cast<storage::StreamId>(w->key >> 32),
-                                 static_cast<uint32_t>(w->key), w->from, kCatchUpRecords,
+                                 static_cast<uint32_t>(w->key), w->from, w->max_records,
                                  kCatchUpBytes);
       },
       [](uv_work_t* req, int) {
         auto* w = static_cast<ReadWork*>(req->data);
-        w->broker->FinishCatchUp(w->session, w->key, w->result);
+        if (w->group) {
+          w->broker->FinishGroupRead(w->group, w->key, w->epoch, w->result);
+        } else {
+          w->broker->FinishCatchUp(w->session, w->key, w->result);
+        }
         delete w;
       });
+}
+
+uint8_t Broker::ReaderQos(const Session* s, uint32_t group) const {
+  uint8_t q = 0;
+  if (group) {
+    auto it = groups_.find(group);
+    const GroupMember* m = it == groups_.end() ? nullptr : it->second->Member(s->id);
+    return m ? m->options.qos : 0;
+  }
+  for (const auto& [k, sub] : s->subscriptions) {
+    if (sub.group.empty()) q = std::max(q, sub.options.qos);
+  }
+  return q;
 }
 
 bool Broker::MatchSession(const Session* s, std::string_view topic, Delivery* d,
@@ -274,6 +344,58 @@ bool Broker::MatchSession(const Session* s, std::string_view topic, Delivery* d,
   return any;
 }
 
+Broker::ReadEnd Broker::DeliverRead(Session* s, uint64_t key, Position& p,
+                                    storage::Result<storage::ReadResult>& r,
+                                    const RecordMatch& match, const RecordSent& sent) {
+  auto sk = static_cast<storage::StreamId>(key >> 32);
+  auto part = static_cast<uint32_t>(key);
+  if (!r.ok()) {
+    if (r.status().code() == storage::Error::kOutOfRange) {
+      // Retention removed what this reader had not read: skip to the start.
+      auto info = log_->Info(sk, part);
+      if (!info.ok()) return ReadEnd::kFailed;
+      LOG_INFO("client %s: records %llu..%llu were removed by retention before delivery",
+               s->client_id.c_str(), static_cast<unsigned long long>(p.next),
+               static_cast<unsigned long long>(info->start_offset));
+      p.next = info->start_offset;
+      return ReadEnd::kMore;
+    }
+    LOG_ERROR("client %s: reading the log failed: %s", s->client_id.c_str(), r.status().message().c_str());
+    return ReadEnd::kFailed;
+  }
+  storage::ReadResult& rr = r.value();
+  if (rr.records.empty()) {
+    p.next = std::max(p.next, rr.next_offset);
+    if (p.next < p.live_end) return ReadEnd::kMore;  // a commit landed after this read
+    p.lagging = false;  // caught up: live delivery takes over
+    return ReadEnd::kLive;
+  }
+  for (const storage::Record& rec : rr.records) {
+    if (rec.offset < p.next) continue;
+    Delivery d;
+    if (!match(rec, &d)) {
+      p.next = rec.offset + 1;
+      continue;
+    }
+    if (!CanSend(s, d.qos)) return ReadEnd::kFull;  // stays lagging; Pump resumes
+    // A QoS 0 delivery is encoded and dropped at once: its message is reused
+    // for the next record instead of being allocated per record.
+    std::shared_ptr<Message> m;
+    if (read_scratch_.use_count() == 1) m = std::move(read_scratch_);
+    if (!m) m = std::make_shared<Message>();
+    FillFromRecord(m.get(), rec, sk, part);
+    d.msg = m;
+    p.next = rec.offset + 1;
+    bool awaits_ack = d.qos > 0;
+    awaits_ack = Send(s, std::move(d)) && awaits_ack;
+    d.msg.reset();
+    if (m.use_count() == 1) read_scratch_ = std::move(m);  // nobody kept it
+    if (sent) sent(rec.offset, awaits_ack);
+  }
+  p.next = std::max(p.next, rr.next_offset);
+  return ReadEnd::kMore;  // read on while there is room
+}
+
 void Broker::FinishCatchUp(SubscriberId sid, uint64_t key, storage::Result<storage::ReadResult>& r) {
   auto it = sessions_by_id_.find(sid);
   if (it == sessions_by_id_.end()) return;
@@ -282,69 +404,15 @@ void Broker::FinishCatchUp(SubscriberId sid, uint64_t key, storage::Result<stora
   if (pit == s->positions.end()) return;
   Position& p = pit->second;
   p.reading = false;
-  auto sk = static_cast<storage::StreamId>(key >> 32);
-  auto part = static_cast<uint32_t>(key);
-  if (!r.ok()) {
-    if (r.status().code() == storage::Error::kOutOfRange) {
-      // Retention removed what this session had not read: skip to the start.
-      auto info = log_->Info(sk, part);
-      if (info.ok()) {
-        LOG_INFO("client %s: records %llu..%llu were removed by retention before delivery",
-                 s->client_id.c_str(), static_cast<unsigned long long>(p.next),
-                 static_cast<unsigned long long>(info->start_offset));
-        p.next = info->start_offset;
-        s->positions_dirty = true;
-        StartCatchUp(s, key, p);
-      }
-      return;
-    }
-    LOG_ERROR("client %s: reading the log failed: %s", s->client_id.c_str(), r.status().message().c_str());
-    return;
-  }
-  storage::ReadResult& rr = r.value();
-  if (rr.records.empty()) {
-    p.next = std::max(p.next, rr.next_offset);
-    if (p.next < p.live_end) {
-      StartCatchUp(s, key, p);  // a commit landed after this read: read again
-      return;
-    }
-    p.lagging = false;  // caught up: live delivery takes over
-    return;
-  }
-  for (const storage::Record& rec : rr.records) {
-    if (rec.offset < p.next) continue;
-    Delivery d;
-    if (!MatchSession(s, rec.topic, &d, rec.qos, rec.retain)) {
-      p.next = rec.offset + 1;
-      continue;
-    }
-    if (!CanSend(s, d.qos)) return;  // stays lagging; Pump resumes on acks/writes
-    auto m = std::make_shared<Message>();
-    m->topic = std::string(rec.topic);
-    m->payload = std::string(rec.payload);
-    m->qos = rec.qos;
-    m->retain = rec.retain;
-    m->stored = true;
-    m->stream = sk;
-    m->partition = part;
-    m->offset = rec.offset;
-    m->timestamp_ms = rec.timestamp_ms;
-    if (!rec.properties.empty()) {
-      mqtt::Properties props;
-      if (mqtt::ParseProperties(rec.properties, mqtt::PropertyContext::kPublish, &props).ok()) {
-        if (props.message_expiry_interval)
-          m->expires_at_ms = rec.timestamp_ms + int64_t{*props.message_expiry_interval} * 1000;
-        props.message_expiry_interval.reset();
-        mqtt::AppendProperties(&m->properties, props);
-      }
-    }
-    d.msg = std::move(m);
-    p.next = rec.offset + 1;
-    s->positions_dirty = true;
-    Send(s, std::move(d));
-  }
-  p.next = std::max(p.next, rr.next_offset);
-  StartCatchUp(s, key, p);  // read on while there is room
+  uint64_t before = p.next;
+  ReadEnd end = DeliverRead(
+      s, key, p, r,
+      [this, s](const storage::Record& rec, Delivery* d) {
+        return MatchSession(s, rec.topic, d, rec.qos, rec.retain);
+      },
+      nullptr);
+  if (p.next != before) s->positions_dirty = true;
+  if (end == ReadEnd::kMore) StartRead(s, key, p);
 }
 
 void Broker::SendRetained(Session* s, const Subscription& sub) {

@@ -50,7 +50,11 @@ void Broker::HandleAck(Connection* c, mqtt::PacketType type, uint8_t flags, std:
       break;
   }
   if (!done) return;
-  if (it->d.msg->stored) s->positions_dirty = true;
+  if (it->d.group) {
+    GroupAcked(it->d);  // advances the consumer group's cursor
+  } else if (it->d.msg->stored) {
+    s->positions_dirty = true;
+  }
   s->inflight.erase(it);
   Pump(s);
 }

@@ -45,7 +45,7 @@ void Broker::HandleSubscribe(Connection* c, uint8_t flags, std::string_view body
       continue;
     }
     mqtt::SharedFilter sf;
-    if (!mqtt::ParseShared(filter, &sf).ok() || (replay && sf.shared)) {
+    if (!mqtt::ParseShared(filter, &sf).ok()) {
       codes.push_back(mqtt::ReasonCode::kTopicFilterInvalid);
       continue;
     }
@@ -79,7 +79,12 @@ void Broker::HandleSubscribe(Connection* c, uint8_t flags, std::string_view body
     sub.options.subscription_id = sub_id;
     sub.options.stream_meta = meta;
     if (replay) {
-      why = ApplyReplay(s, sub.filter, pos);
+      // A consumer group starts there when it is new (has no cursor).
+      if (sub.group.empty()) {
+        why = ApplyReplay(s, sub.filter, pos);
+      } else {
+        EnsureGroup(sub, &pos, &why);
+      }
       if (!why.empty()) {
         LOG_INFO("client %s: replay %.*s refused: %s", c->client_id.c_str(),
                  static_cast<int>(pos_text.size()), pos_text.data(), why.c_str());
@@ -135,12 +140,8 @@ const std::string& Broker::StreamName(storage::StreamId id) {
   return stream_names_[id];
 }
 
-std::string Broker::ApplyReplay(Session* s, std::string_view filter, const ReplayPosition& pos) {
-  struct Target {
-    uint64_t key;
-    uint64_t next;
-  };
-  std::vector<Target> targets;
+std::string Broker::ReplayTargets(std::string_view filter, const ReplayPosition& pos,
+                                  std::vector<ReplayTarget>* targets) {
   bool offset_in_range = false;
   for (size_t i = 0; i < router_.size(); ++i) {
     const config::StreamConfig& sc = router_.stream(i);
@@ -167,15 +168,23 @@ std::string Broker::ApplyReplay(Session* s, std::string_view filter, const Repla
           break;
         }
       }
-      targets.push_back({PartitionKey(router_.id(i), part), next});
+      targets->push_back({PartitionKey(router_.id(i), part), next});
     }
   }
-  if (targets.empty()) return "the filter matches no stream, so there is nothing to replay";
+  if (targets->empty()) return "";
   if (pos.kind == ReplayPosition::Kind::kOffset && !offset_in_range)
     return "offset " + std::to_string(pos.offset) + " is past the end of every partition";
   if (pos.kind == ReplayPosition::Kind::kTime && pos.time_ms > clock::WallMs() + 60000)
     return "the replay time is in the future";
-  for (const Target& t : targets) {
+  return "";
+}
+
+std::string Broker::ApplyReplay(Session* s, std::string_view filter, const ReplayPosition& pos) {
+  std::vector<ReplayTarget> targets;
+  std::string why = ReplayTargets(filter, pos, &targets);
+  if (!why.empty()) return why;
+  if (targets.empty()) return "the filter matches no stream, so there is nothing to replay";
+  for (const ReplayTarget& t : targets) {
     Position& p = s->positions[t.key];
     auto end = routed_end_.find(t.key);
     p.next = t.next;

@@ -39,6 +39,10 @@ struct Delivery {
   bool retain = false;
   std::vector<uint32_t> subscription_ids;
   bool stream_meta = false;  // add the record's stream position as user properties
+  // Set when a consumer group sent it (daemon/groups.h): its ack advances
+  // that group's cursor, unless the partition has moved since (epoch).
+  uint32_t group = 0;
+  uint32_t group_epoch = 0;
 };
 
 struct OutFlight {
@@ -82,6 +86,7 @@ struct Session {
   std::unordered_set<uint16_t> qos2_in;  // inbound QoS 2 ids awaiting PUBREL
   std::unordered_map<uint64_t, Position> positions;
   bool positions_dirty = false;  // cursors changed since last persisted
+  std::vector<uint32_t> groups;  // consumer groups it is a live member of (ids)
   bool stored = false;           // has a record in the sessions table
 
   // The will of the current connection (moved here at CONNECT).

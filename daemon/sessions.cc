@@ -30,7 +30,9 @@ void Broker::AddSubscription(Session* s, const Subscription& sub) {
   } else {
     tree_.SubscribeShared(sub.group, sub.filter, s->id, sub.options);
   }
+  bool added = s->subscriptions.count(key) == 0;
   s->subscriptions[key] = sub;
+  if (!sub.group.empty()) GroupSubscribed(s, sub, added);
 }
 
 void Broker::RemoveSubscription(Session* s, const std::string& key) {
@@ -40,6 +42,7 @@ void Broker::RemoveSubscription(Session* s, const std::string& key) {
     tree_.Unsubscribe(it->second.filter, s->id);
   } else {
     tree_.UnsubscribeShared(it->second.group, it->second.filter, s->id);
+    GroupUnsubscribed(s, it->second);
   }
   s->subscriptions.erase(it);
 }
@@ -60,6 +63,9 @@ void Broker::DestroySession(Session* s, bool forget_persisted) {
 void Broker::Detach(Session* s, bool publish_will) {
   s->conn = nullptr;
   s->offline_since_ms = clock::MonoMs();
+  // An offline member holds no partitions: they move to the live members,
+  // and come back (rebalanced) when it reconnects.
+  LeaveGroups(s);
   if (!s->persistent()) {
     if (publish_will && s->will) PublishWill(s);
     DestroySession(s, /*forget_persisted=*/true);
@@ -100,6 +106,7 @@ void Broker::ResumeSession(Session* s) {
     }
   }
   c->MarkDirty();
+  JoinGroups(s);
   Pump(s);
 }
 
@@ -136,7 +143,7 @@ void Broker::PersistCursors(Session* s) {
   // Unacknowledged deliveries must come again after a restart.
   for (const OutFlight& f : s->inflight) {
     const Message& m = *f.d.msg;
-    if (!m.stored) continue;
+    if (!m.stored || f.d.group) continue;  // a group's deliveries move its own cursor
     uint64_t key = PartitionKey(m.stream, m.partition);
     auto it = cursor.find(key);
     if (it != cursor.end() && m.offset < it->second) it->second = m.offset;

@@ -4,7 +4,7 @@ import json
 import os
 import unittest
 
-from harness import BIN_DIR, DaemonTest, Mosquitto, run, wait_for
+from harness import BIN_DIR, DaemonTest, Mosquitto, raw, run, wait_for
 
 TOOL = os.path.join(BIN_DIR, "tributary")
 
@@ -76,6 +76,22 @@ class Tool(DaemonTest):
         r = run([TOOL, "--admin", admin, "status"])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertRegex(r.stdout, r"up\s+mqtt\s+\S+\s+3\s")
+
+    def test_lag_shows_consumer_groups(self):
+        d = self.daemon('[[stream]]\nname = "telemetry"\nsubjects = ["sensors/#"]\n').start()
+        member = raw(d.port, 5, "member-1")
+        self.addCleanup(member.close)
+        member.subscribe(("$share/g1/sensors/#", 1))
+        for i in range(3):
+            run(["mosquitto_pub", "-p", str(d.port), "-t", "sensors/a", "-m", "v%d" % i, "-q", "1"])
+        member.messages(3, timeout=10, ack=False)  # delivered, not acknowledged: the cursor stays
+        r = run([TOOL, "--admin", d.addresses["admin"], "--json", "lag"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = [x for x in json.loads(r.stdout) if x["consumer"] == "group/g1/sensors/#"]
+        self.assertEqual([(x["stream"], x["partition"], x["cursor"], x["end_offset"], x["lag_records"]) for x in rows],
+                         [("telemetry", 0, 0, 3, 3)])
+        r = run([TOOL, "--admin", d.addresses["admin"], "lag"])
+        self.assertRegex(r.stdout, r"group/g1/sensors/#\s+owned\s+telemetry\s+0\s+0\s+3\s+3\s+-")
 
     def test_daemon_not_running(self):
         r = run([TOOL, "--admin", "127.0.0.1:1", "status"])

@@ -21,7 +21,8 @@ uint64_t SecToNs(double s) { return static_cast<uint64_t>(s * 1e9); }
 Bench::Bench(Options o) : opt_(std::move(o)) {
   uv_loop_init(&loop_);
   std::random_device rd;
-  run_id_ = rd();
+  run_id_ = opt_.run_id ? opt_.run_id : rd();
+  seen_.resize(static_cast<size_t>(std::max(opt_.publishers, 1)));
   if (opt_.client_prefix.empty()) {
     opt_.client_prefix = opt_.clean ? "lg-" + std::to_string(getpid()) + "-" : "lg-";
   }
@@ -62,7 +63,7 @@ int Bench::Run() {
     }
   } else {
     const uint64_t n = static_cast<uint64_t>(opt_.publishers);
-    for (int i = 0; i < opt_.publishers; i++) {
+    for (int i = 0; i < opt_.publishers && !opt_.consume; i++) {
       uint64_t quota =
           opt_.messages ? opt_.messages / n + (uint64_t(i) < opt_.messages % n) : UINT64_MAX;
       pubs_.push_back(std::make_unique<Publisher>(this, &loop_, i, quota));
@@ -72,6 +73,9 @@ int Bench::Run() {
       first.push_back(subs_.back().get());
     }
     phase_ = subs_.empty() ? Phase::kConnecting : Phase::kSubscribing;
+    // Consume mode: what is stored flows as soon as the first subscription
+    // exists, so the clock starts with the first connect.
+    if (opt_.consume) t0_ = phase_since_ = last_progress_ns_ = uv_hrtime();
     if (subs_.empty()) {
       for (auto& p : pubs_) first.push_back(p.get());
     }
@@ -157,6 +161,10 @@ void Bench::AllConnected() {
 }
 
 void Bench::BeginPublishing() {
+  if (opt_.consume) {
+    phase_ = Phase::kDraining;  // nothing to publish: wait for the records
+    return;
+  }
   phase_ = Phase::kPublishing;
   t0_ = uv_hrtime();
   phase_since_ = last_progress_ns_ = t0_;
@@ -234,6 +242,11 @@ void Bench::CheckProgress(uint64_t now) {
 }
 
 bool Bench::AllDelivered() const {
+  if (opt_.consume) {
+    uint64_t unique = 0;
+    for (const SeqSet& s : seen_) unique += s.size();
+    return unique >= opt_.consume;
+  }
   uint64_t expected = 0;
   for (auto& p : pubs_) expected += opt_.qos > 0 ? p->acked() : p->sent();
   for (auto& s : subs_) {

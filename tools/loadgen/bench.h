@@ -38,6 +38,9 @@ class Bench {
   uint32_t run_id() const { return run_id_; }
   void ClientUp(Client* c);
   void ClientClosed(Client* c, const std::string& why);
+  // Records (publisher, seq) as received by any subscriber; false when some
+  // subscriber already had it (for shared subscriptions: delivered twice).
+  bool MarkSeen(uint32_t publisher, uint64_t seq) { return seen_[publisher].Insert(seq); }
 
  private:
   enum class Phase {
@@ -74,6 +77,7 @@ class Bench {
   std::vector<std::unique_ptr<Publisher>> pubs_;
   std::vector<std::unique_ptr<Subscriber>> subs_;
   std::vector<std::unique_ptr<IdleClient>> idle_;
+  std::vector<SeqSet> seen_;  // per publisher, over all subscribers
   std::deque<Client*> to_connect_;
   int connecting_ = 0, up_ = 0, failed_ = 0, closed_by_broker_ = 0;
   std::vector<std::string> errors_;

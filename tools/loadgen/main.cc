@@ -58,6 +58,10 @@ void AddOptions(CLI::App& app, Options& o, std::string& mqtt) {
                  "Stop waiting for acks/deliveries after this long without progress, s")
       ->capture_default_str();
   app.add_option("--timeout", o.timeout_s, "Hard limit on the whole run, s (default: derived)");
+  app.add_option("--run-id", o.run_id, "Run id written into payloads (default: random)");
+  app.add_option("--consume", o.consume,
+                 "Consume mode: subscribers only, read this many records of an earlier run "
+                 "(same --run-id and --publishers) from the broker");
   app.add_flag("--idle", o.idle, "Idle mode: open --connections connections and hold them");
   app.add_option("-c,--connections", o.connections, "Idle connections");
   app.add_option("--connect-concurrency", o.connect_concurrency, "Connects in progress at once")
@@ -91,7 +95,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "loadgen: --idle needs --connections K\n");
     return 2;
   }
-  if (!o.idle && (o.publishers < 1 || (o.messages == 0 && o.duration_s <= 0))) {
+  if (o.consume && (o.subscribers < 1 || o.publishers < 1 || o.run_id == 0)) {
+    std::fprintf(stderr, "loadgen: --consume needs --subscribers, --publishers and --run-id\n");
+    return 2;
+  }
+  if (!o.idle && !o.consume && (o.publishers < 1 || (o.messages == 0 && o.duration_s <= 0))) {
     std::fprintf(stderr, "loadgen: need --publishers >= 1 and --messages or --duration\n");
     return 2;
   }

@@ -35,6 +35,14 @@ struct Options {
   double drain_timeout_s = 3;  // stop waiting for acks/deliveries after this long without progress
   double timeout_s = 0;        // hard cap on the whole run; 0 = derived
 
+  // The id written into payloads (0: random). A consume run passes the id of
+  // the run that published what it reads.
+  uint32_t run_id = 0;
+  // Consume mode: no publishing; the subscribers read `consume` records that
+  // an earlier run (same --run-id and --publishers) stored in a stream, e.g.
+  // through a $replay/earliest/... filter, and report the rate.
+  uint64_t consume = 0;
+
   // Idle mode: open `connections` connections and hold them.
   bool idle = false;
   int connections = 0;

@@ -55,9 +55,16 @@ void Bench::Report() const {
   }
   uint64_t unacked = 0;
   if (opt_.qos > 0) unacked = sent - acked - rejected;
+  // Over all subscribers: with a shared subscription each record should
+  // reach exactly one of them.
+  uint64_t unique_total = 0;
+  for (const SeqSet& s : seen_) unique_total += s.size();
+  nlohmann::json per_sub = nlohmann::json::array();
+  for (auto& s : subs_) per_sub.push_back(s->unique());
   auto us = [](uint64_t ns) { return Round(ns / 1000.0, 0.1); };
   nlohmann::json j = {
-      {"mode", "pubsub"},
+      {"mode", opt_.consume ? "consume" : "pubsub"},
+      {"run_id", run_id_},
       {"mqtt", VersionName(opt_.version)},
       {"qos", opt_.qos},
       {"publishers", opt_.publishers},
@@ -82,6 +89,13 @@ void Bench::Report() const {
        Round(opt_.qos > 0 ? Rate(acked, t0_, last_ack) : Rate(flushed ? sent : 0, t0_, flushed),
              1)},
       {"delivered_msgs_per_s", Round(Rate(received, t0_, last_recv), 1)},
+      {"unique_total", unique_total},
+      {"per_subscriber", per_sub},
+      // Consume mode: distinct records over the time from the first connect
+      // to the last record received.
+      {"consume", opt_.consume},
+      {"consumed_msgs_per_s", Round(Rate(opt_.consume ? unique_total : 0, t0_, last_recv), 1)},
+      {"missing", opt_.consume > unique_total ? opt_.consume - unique_total : 0},
       {"latency_us",
        {{"p50", us(lat.Quantile(0.5))},
         {"p99", us(lat.Quantile(0.99))},

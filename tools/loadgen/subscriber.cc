@@ -70,6 +70,7 @@ void Subscriber::Count(std::string_view payload, uint64_t now_ns) {
     duplicates_++;
     return;
   }
+  bench_->MarkSeen(h.publisher, h.seq);
   unique_++;
   latency_.Record(now_ns > h.sent_ns ? now_ns - h.sent_ns : 0);
   if (from.any && h.seq < from.highest) reordered_++;

@@ -157,10 +157,10 @@ int Status(const Target& t, bool json) {
   return 0;
 }
 
-// Per partition: how far each exporter is behind the end of the log.
+// Per partition: how far each exporter and consumer group is behind the end of the log.
 int Lag(const Target& t, bool json) {
-  nlohmann::json exporters;
-  if (!Fetch(t, "/v1/exporters", &exporters)) return 1;
+  nlohmann::json exporters, groups;
+  if (!Fetch(t, "/v1/exporters", &exporters) || !Fetch(t, "/v1/groups", &groups)) return 1;
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& e : exporters) {
     for (const auto& p : e["partitions"]) {
@@ -170,22 +170,33 @@ int Lag(const Target& t, bool json) {
                       {"lag_records", p.value("lag_records", 0ull)}, {"lag_seconds", p.value("lag_seconds", 0.0)}});
     }
   }
+  for (const auto& g : groups) {
+    for (const auto& p : g["partitions"]) {
+      rows.push_back({{"consumer", "group/" + g.value("group", "?") + "/" + g.value("filter", "?")},
+                      {"state", p.value("state", "?")}, {"stream", p.value("stream", "?")},
+                      {"partition", p.value("partition", 0)}, {"cursor", p.value("committed", 0ull)},
+                      {"end_offset", p.value("end_offset", 0ull)}, {"lag_records", p.value("lag_records", 0ull)},
+                      {"lag_seconds", nullptr}});  // not tracked for groups
+    }
+  }
   if (json) {
     printf("%s\n", rows.dump().c_str());
     return 0;
   }
   if (rows.empty()) {
-    printf("no exporters configured: nothing ships the log, so nothing lags\n");
+    printf("no exporters or consumer groups: nothing consumes the log, so nothing lags\n");
     return 0;
   }
   printf("%-28s %-11s %-20s %9s %12s %12s %12s %8s\n", "CONSUMER", "STATE", "STREAM", "PARTITION", "CURSOR",
          "END OFFSET", "LAG RECORDS", "LAG SEC");
   for (const auto& r : rows) {
-    printf("%-28s %-11s %-20s %9d %12llu %12llu %12llu %8.0f\n", r["consumer"].get<std::string>().c_str(),
+    char secs[32] = "-";
+    if (r["lag_seconds"].is_number()) snprintf(secs, sizeof secs, "%.0f", r["lag_seconds"].get<double>());
+    printf("%-28s %-11s %-20s %9d %12llu %12llu %12llu %8s\n", r["consumer"].get<std::string>().c_str(),
            r["state"].get<std::string>().c_str(), r["stream"].get<std::string>().c_str(), r["partition"].get<int>(),
            static_cast<unsigned long long>(r["cursor"].get<uint64_t>()),
            static_cast<unsigned long long>(r["end_offset"].get<uint64_t>()),
-           static_cast<unsigned long long>(r["lag_records"].get<uint64_t>()), r["lag_seconds"].get<double>());
+           static_cast<unsigned long long>(r["lag_records"].get<uint64_t>()), secs);
   }
   return 0;
 }
@@ -240,7 +251,7 @@ int main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "Uptime, rates, storage and streams");
   auto* streams = app.add_subcommand("streams", "Partitions with offsets and sizes");
   auto* clients = app.add_subcommand("clients", "Sessions and connections");
-  auto* lag = app.add_subcommand("lag", "How far each exporter is behind, per stream partition");
+  auto* lag = app.add_subcommand("lag", "How far each exporter and consumer group is behind, per stream partition");
   auto* check = app.add_subcommand("check-config", "Check a configuration file (exit 0 ok, 2 bad)");
   std::string check_file;
   check->add_option("FILE", check_file)->required();

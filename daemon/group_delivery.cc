@@ -1,0 +1,291 @@
+// Consumer groups over stream partitions: a shared subscription
+// $share/<group>/<filter> whose filter covers stream topics. Each partition is
+// owned by one live member (ConsumerGroup, daemon/groups.h). The owner gets the
+// partition's records live while it keeps up, and from the log (reads on the
+// thread pool, the same path as sessions) when it does not; its
+// acknowledgements advance the group's committed cursor, which every tick
+// writes through the normal WriteBatch.
+//
+// Rebalancing: every join or leave recomputes the assignment. A partition
+// whose owner left moves at once and restarts at the committed cursor: only
+// unacknowledged records are delivered again, in order. A partition taken from
+// a live owner first gets nothing new, and moves once the owner acknowledged
+// what it has in flight (no redelivery), or after kRevokeTimeoutMs.
+#include "daemon/broker.h"
+#include "daemon/mqtt/topic.h"
+#include "platform/clock.h"
+#include "platform/log.h"
+
+namespace trib {
+namespace {
+
+// How long a live member may take to acknowledge the records in flight of a
+// partition that is moving away from it.
+constexpr int64_t kRevokeTimeoutMs = 5000;
+
+}  // namespace
+
+ConsumerGroup* Broker::FindGroup(std::string_view group, std::string_view filter) {
+  if (groups_.empty()) return nullptr;
+  group_key_.assign(group);
+  group_key_.push_back('\0');
+  group_key_.append(filter);
+  auto it = group_ids_.find(group_key_);
+  return it == group_ids_.end() ? nullptr : groups_[it->second].get();
+}
+
+ConsumerGroup* Broker::EnsureGroup(const Subscription& sub, const ReplayPosition* start,
+                                   std::string* why) {
+  if (ConsumerGroup* g = FindGroup(sub.group, sub.filter)) {
+    if (start) {
+      LOG_INFO("consumer group %s on %s exists: it continues from its cursor, not the replay position",
+               sub.group.c_str(), sub.filter.c_str());
+    }
+    return g;
+  }
+  std::vector<ReplayTarget> targets;
+  *why = ReplayTargets(sub.filter, start ? *start : ReplayPosition{}, &targets);
+  if (!why->empty()) return nullptr;
+  if (targets.empty()) {
+    if (start) *why = "the filter matches no stream, so there is nothing to replay";
+    return nullptr;  // no stream topics: plain round-robin
+  }
+  uint32_t id = next_group_id_++;
+  auto g = std::make_unique<ConsumerGroup>(id, sub.group, sub.filter);
+  size_t restored = 0;
+  for (const ReplayTarget& t : targets) {
+    auto stream = static_cast<storage::StreamId>(t.key >> 32);
+    auto part = static_cast<uint32_t>(t.key);
+    auto cursor = log_->GetCursor(g->cursor_name(), stream, part);
+    if (cursor.ok()) ++restored;
+    StreamName(stream);  // cached for the admin view
+    g->AddPartition(stream, part, cursor.ok() ? cursor.value() : t.next, cursor.ok());
+  }
+  LOG_INFO("consumer group %s on %s: %zu partition(s), %s", sub.group.c_str(), sub.filter.c_str(),
+           targets.size(), restored ? "resuming from its committed cursor" : "new");
+  ConsumerGroup* raw = g.get();
+  group_ids_[sub.group + '\0' + sub.filter] = id;
+  groups_[id] = std::move(g);
+  return raw;
+}
+
+void Broker::GroupSubscribed(Session* s, const Subscription& sub, bool added) {
+  std::string why;
+  ConsumerGroup* g = EnsureGroup(sub, nullptr, &why);
+  if (!g) {
+    if (!why.empty()) LOG_WARN("consumer group %s: %s", sub.group.c_str(), why.c_str());
+    return;
+  }
+  if (added) ++g->subscribers;
+  if (s->conn && g->Join(s->id, s->client_id, sub.options)) {
+    s->groups.push_back(g->id());
+    Rebalance(g);
+  }
+}
+
+void Broker::GroupUnsubscribed(Session* s, const Subscription& sub) {
+  ConsumerGroup* g = FindGroup(sub.group, sub.filter);
+  if (!g) return;
+  if (g->Leave(s->id)) {
+    s->groups.erase(std::remove(s->groups.begin(), s->groups.end(), g->id()), s->groups.end());
+    Rebalance(g);
+  }
+  if (--g->subscribers <= 0) DropGroup(g);
+}
+
+void Broker::JoinGroups(Session* s) {
+  for (const auto& [key, sub] : s->subscriptions) {
+    if (sub.group.empty()) continue;
+    ConsumerGroup* g = FindGroup(sub.group, sub.filter);
+    if (g && g->Join(s->id, s->client_id, sub.options)) {
+      s->groups.push_back(g->id());
+      Rebalance(g);
+    }
+  }
+}
+
+void Broker::LeaveGroups(Session* s) {
+  std::vector<uint32_t> ids;
+  ids.swap(s->groups);
+  for (uint32_t id : ids) {
+    auto it = groups_.find(id);
+    if (it != groups_.end() && it->second->Leave(s->id)) Rebalance(it->second.get());
+  }
+  if (s->conn) return;
+  // Offline: its partitions went to other members, which get the records this
+  // session had not acknowledged; resending them on its return would only
+  // duplicate them. QoS 2 flows stay: the client may hold their packet ids.
+  s->inflight.remove_if([](const OutFlight& f) { return f.d.group != 0 && f.d.qos == 1; });
+}
+
+void Broker::DropGroup(ConsumerGroup* g) {
+  CommitGroupCursors(g);  // the cursor stays in storage for the group's return
+  LOG_INFO("consumer group %s on %s: no subscriber left", g->group().c_str(), g->filter().c_str());
+  group_ids_.erase(g->group() + '\0' + g->filter());
+  groups_.erase(g->id());  // frees g
+}
+
+void Broker::Rebalance(ConsumerGroup* g) {
+  std::vector<SubscriberId> target = g->Assignment();
+  const int64_t now = clock::MonoMs();
+  std::vector<GroupPartition>& parts = g->partitions();
+  for (size_t i = 0; i < parts.size(); ++i) {
+    GroupPartition& p = parts[i];
+    if (target[i] == p.owner) {
+      p.next_owner = 0;  // stays: a pending move is called off
+      p.revoke_deadline_ms = 0;
+      continue;
+    }
+    if (p.owner && g->Member(p.owner) && !p.unacked.empty()) {
+      // The owner is alive with records in flight: let it finish them first.
+      p.next_owner = target[i];
+      if (!p.revoking()) p.revoke_deadline_ms = now + kRevokeTimeoutMs;
+      continue;
+    }
+    MoveGroupPartition(g, p, target[i]);
+  }
+  LOG_INFO("consumer group %s on %s: %zu member(s), partitions rebalanced", g->group().c_str(),
+           g->filter().c_str(), g->members().size());
+  for (const GroupMember& m : g->members()) {
+    auto it = sessions_by_id_.find(m.id);
+    if (it != sessions_by_id_.end()) PumpGroups(it->second);
+  }
+}
+
+void Broker::MoveGroupPartition(ConsumerGroup* g, GroupPartition& p, SubscriberId owner) {
+  auto end = routed_end_.find(p.key());
+  ConsumerGroup::Move(p, owner, end == routed_end_.end() ? 0 : end->second);
+  const GroupMember* m = owner ? g->Member(owner) : nullptr;
+  LOG_DEBUG("consumer group %s: %s/%u goes to %s from offset %llu", g->group().c_str(),
+            StreamName(p.stream).c_str(), p.partition, m ? m->client_id.c_str() : "nobody",
+            static_cast<unsigned long long>(p.committed));
+  if (owner) StartGroupRead(g, p);
+}
+
+bool Broker::GroupDelivery(const ConsumerGroup* g, const GroupPartition& p, const GroupMember& m,
+                           std::string_view topic, uint8_t qos, bool retain, Delivery* d) {
+  if (!mqtt::TopicMatches(g->filter(), topic)) return false;
+  if (m.options.check_read && !AllowRead(m.id, topic)) return false;
+  d->qos = std::min(m.options.qos, qos);
+  d->retain = m.options.retain_as_published && retain;
+  if (m.options.subscription_id) d->subscription_ids.push_back(m.options.subscription_id);
+  d->stream_meta = m.options.stream_meta;
+  d->group = g->id();
+  d->group_epoch = p.epoch;
+  return true;
+}
+
+void Broker::GroupOffer(ConsumerGroup* g, const MessagePtr& msg) {
+  GroupPartition* p = g->Find(PartitionKey(msg->stream, msg->partition));
+  if (!p || msg->offset < p->pos.next) return;  // already sent from the log
+  // Nobody owns it, or it is moving: the next owner reads from the cursor.
+  if (!p->owner || p->revoking()) return;
+  if (p->pos.lagging || msg->offset > p->pos.next) {
+    p->pos.lagging = true;  // records before this one are still to be read
+    p->pos.live_end = std::max(p->pos.live_end, msg->offset + 1);
+    StartGroupRead(g, *p);
+    return;
+  }
+  auto it = sessions_by_id_.find(p->owner);
+  const GroupMember* m = g->Member(p->owner);
+  if (it == sessions_by_id_.end() || !m) return;
+  Session* s = it->second;
+  Delivery d;
+  if (!GroupDelivery(g, *p, *m, msg->topic, msg->qos, msg->retain, &d)) {
+    p->pos.next = msg->offset + 1;
+    ConsumerGroup::Settle(*p);
+    return;
+  }
+  if (!s->queue.empty() || !CanSend(s, d.qos)) {
+    p->pos.lagging = true;  // read it back from the log when there is room
+    p->pos.live_end = std::max(p->pos.live_end, msg->offset + 1);
+    return;
+  }
+  d.msg = msg;
+  p->pos.next = msg->offset + 1;
+  bool awaits_ack = d.qos > 0;
+  awaits_ack = Send(s, std::move(d)) && awaits_ack;
+  if (awaits_ack) ConsumerGroup::Sent(*p, msg->offset);
+  ConsumerGroup::Settle(*p);  // QoS 0, or not sent (expired): consumed now
+}
+
+void Broker::GroupAcked(const Delivery& d) {
+  auto it = groups_.find(d.group);
+  if (it == groups_.end()) return;
+  ConsumerGroup* g = it->second.get();
+  const Message& m = *d.msg;
+  GroupPartition* p = g->Find(PartitionKey(m.stream, m.partition));
+  if (!p || !ConsumerGroup::Acked(*p, d.group_epoch, m.offset)) return;
+  if (p->revoking() && p->unacked.empty()) MoveGroupPartition(g, *p, p->next_owner);
+}
+
+void Broker::PumpGroups(Session* s) {
+  for (uint32_t id : s->groups) {
+    auto it = groups_.find(id);
+    if (it == groups_.end()) continue;
+    for (GroupPartition& p : it->second->partitions()) {
+      if (p.owner == s->id && !p.revoking() && p.pos.lagging && !p.pos.reading)
+        StartGroupRead(it->second.get(), p);
+    }
+  }
+}
+
+void Broker::StartGroupRead(ConsumerGroup* g, GroupPartition& p) {
+  if (!p.owner || p.revoking()) return;
+  auto it = sessions_by_id_.find(p.owner);
+  if (it != sessions_by_id_.end()) StartRead(it->second, p.key(), p.pos, g->id(), p.epoch);
+}
+
+void Broker::FinishGroupRead(uint32_t group, uint64_t key, uint32_t epoch,
+                             storage::Result<storage::ReadResult>& r) {
+  auto git = groups_.find(group);
+  if (git == groups_.end()) return;
+  ConsumerGroup* g = git->second.get();
+  GroupPartition* p = g->Find(key);
+  if (!p || p->epoch != epoch) return;  // moved meanwhile: the new owner reads on its own
+  p->pos.reading = false;
+  if (!p->owner || p->revoking()) return;
+  auto sit = sessions_by_id_.find(p->owner);
+  const GroupMember* m = g->Member(p->owner);
+  if (sit == sessions_by_id_.end() || !m) return;
+  ReadEnd end = DeliverRead(
+      sit->second, key, p->pos, r,
+      [&](const storage::Record& rec, Delivery* d) {
+        return GroupDelivery(g, *p, *m, rec.topic, rec.qos, rec.retain, d);
+      },
+      [p](uint64_t offset, bool awaits_ack) {
+        if (awaits_ack) ConsumerGroup::Sent(*p, offset);
+      });
+  ConsumerGroup::Settle(*p);
+  if (end == ReadEnd::kMore) StartGroupRead(g, *p);
+}
+
+void Broker::TickGroups(int64_t now_ms) {
+  for (auto& [id, g] : groups_) {
+    for (GroupPartition& p : g->partitions()) {
+      if (!p.revoking() || now_ms < p.revoke_deadline_ms) continue;
+      const GroupMember* m = g->Member(p.owner);
+      LOG_NOTICE("consumer group %s: %s did not acknowledge %zu record(s) of %s/%u within %lld ms; "
+                 "moving the partition (they will be delivered again)",
+                 g->group().c_str(), m ? m->client_id.c_str() : "a member", p.unacked.size(),
+                 StreamName(p.stream).c_str(), p.partition, static_cast<long long>(kRevokeTimeoutMs));
+      MoveGroupPartition(g.get(), p, p.next_owner);
+    }
+    CommitGroupCursors(g.get());
+  }
+}
+
+void Broker::CommitGroupCursors(ConsumerGroup* g) {
+  for (GroupPartition& p : g->partitions()) {
+    if (p.stored_valid && p.stored == p.committed) continue;
+    batch_.CommitCursor(g->cursor_name(), p.stream, p.partition, p.committed);
+    p.stored = p.committed;
+    p.stored_valid = true;
+  }
+}
+
+void Broker::CommitAllGroupCursors() {
+  for (auto& [id, g] : groups_) CommitGroupCursors(g.get());
+}
+
+}  // namespace trib
