@@ -35,6 +35,7 @@ void Writer::RunRound(std::vector<Item>* items, Pending* out, bool* committed) {
     Status s = MdbStatus(rc, "storage commit");
     LOG_ERROR("storage: %s; failing %zu submissions", s.message().c_str(), items->size());
     if (rc == MDB_PANIC) failed_ = true;
+    if (rc != MDB_MAP_FULL) commit_failure_ = s;  // AfterCommit: what waited for its sync
     for (Item& it : *items) {
       if (it.error != Error::kOk) continue;
       it.error = s.code();

@@ -184,6 +184,9 @@ class Writer {
   int64_t next_retention_mono_ = 0;
   int64_t last_drop_log_mono_ = INT64_MIN / 2;
   bool failed_ = false;  // a fatal LMDB error: everything fails with kClosed
+  // Set by RunRound when a commit failed for another reason than a full map:
+  // its fdatasync may have been the one to fail.
+  Status commit_failure_;
 };
 
 }  // namespace trib::storage
