@@ -156,6 +156,8 @@ class Broker {
     uint32_t index = 0;       // position within that segment
     std::shared_ptr<Message> msg;  // set when it must be delivered after commit
     uint8_t qos = 0;
+    uint16_t packet_id = 0;  // QoS 2: remembered in the session once stored
+    SubscriberId session = 0;
   };
   struct PendingBatch {
     uint64_t token = 0;
@@ -174,6 +176,9 @@ class Broker {
   uint64_t QueueAck(Connection* c, mqtt::PacketType type, uint16_t pid, bool ready,
                     mqtt::ReasonCode rc = mqtt::ReasonCode::kSuccess);
   void CompleteAck(Connection* c, uint64_t seq, mqtt::ReasonCode rc);
+  // An inbound QoS 2 message is stored or delivered: a resend of its packet id
+  // is now a duplicate until PUBREL [MQTT-4.3.3-9].
+  void RememberQos2(SubscriberId session, uint16_t packet_id);
   void SendReadyAcks(Connection* c);
   void SubmitPending();
   void ProcessCompletions();

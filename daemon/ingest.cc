@@ -79,6 +79,7 @@ void Broker::Ingest(Connection* c, const mqtt::Publish& p, std::string_view topi
   if (p.retain) UpdateRetained(p, topic, msg);
   if (!captured) {
     Route(msg);
+    if (p.qos == 2) RememberQos2(origin, p.packet_id);
     if (ack_seq) CompleteAck(c, ack_seq, mqtt::ReasonCode::kSuccess);
     return;
   }
@@ -115,6 +116,8 @@ void Broker::Ingest(Connection* c, const mqtt::Publish& p, std::string_view topi
   pr.segment = seg;
   pr.index = pending_.counts[seg]++;
   pr.qos = p.qos;
+  pr.packet_id = p.packet_id;
+  pr.session = origin;
   // Only keep a copy for delivery when somebody could want it.
   match_subs_.clear();
   match_shared_.clear();
@@ -197,6 +200,7 @@ void Broker::ApplyCompletion(const storage::Completion& done, PendingBatch& batc
     const storage::Completion::Segment* seg =
         r.segment < done.segments.size() ? &done.segments[r.segment] : nullptr;
     bool stored = seg && seg->error == storage::Error::kOk;
+    if (stored && r.qos == 2 && r.ack_seq) RememberQos2(r.session, r.packet_id);
     Connection* c = r.ack_seq ? FindConnection(r.conn_id) : nullptr;
     if (c) {
       if (stored) {
@@ -237,6 +241,11 @@ void Broker::CompleteAck(Connection* c, uint64_t seq, mqtt::ReasonCode rc) {
   SendReadyAcks(c);
 }
 
+void Broker::RememberQos2(SubscriberId session, uint16_t packet_id) {
+  auto it = sessions_by_id_.find(session);
+  if (it != sessions_by_id_.end()) it->second->qos2_in.insert(packet_id);
+}
+
 void Broker::SendReadyAcks(Connection* c) {
   bool sent = false;
   while (c->acks_head < c->acks.size() && c->acks[c->acks_head].ready) {
@@ -249,7 +258,6 @@ void Broker::SendReadyAcks(Connection* c) {
         (a.type == mqtt::PacketType::kPubrec && failed)) {
       if (c->inbound_unacked > 0) --c->inbound_unacked;
     }
-    if (a.type == mqtt::PacketType::kPubrec && failed && c->session) c->session->qos2_in.erase(a.packet_id);
   }
   if (c->acks_head == c->acks.size()) {
     c->acks.clear();
