@@ -8,6 +8,7 @@
 #include "platform/clock.h"
 #include "platform/log.h"
 #include "storage/keys.h"
+#include "storage/log_impl.h"
 #include "storage/writer.h"
 
 namespace trib::storage {
@@ -114,6 +115,7 @@ int Writer::TryRound(std::vector<Item>* items, int64_t ts, bool* committed) {
   }
   int batches = 0;
   if (rc == 0) rc = RetentionStep(txn, kRetentionBatchesPerCommit, &batches);
+  if (rc == 0 && txn_records_ > 0 && OverAppendLimit(txn)) rc = MDB_MAP_FULL;
   if (rc != 0 || !wrote_) {
     AbortTxn(txn);
     return rc;
@@ -125,6 +127,17 @@ int Writer::TryRound(std::vector<Item>* items, int64_t ts, bool* committed) {
   rc = CommitTxn(txn, durable);
   *committed = rc == 0;
   return rc;
+}
+
+// Appends may fill the map only up to a reserve that deletions need: LMDB
+// copies pages on write, so deleting the oldest batch of a completely full map
+// fails with MDB_MAP_FULL too, and nothing (retention, drop_oldest) could ever
+// free space again. A round whose appends would eat into the reserve is
+// treated as full (storage/FORMAT.md, "Storage full").
+bool Writer::OverAppendLimit(MDB_txn* txn) const {
+  const uint64_t map_pages = options_.map_bytes / env_->page_size();
+  const uint64_t reserve = std::max<uint64_t>(kDeleteReservePages, map_pages / 64);
+  return UsedPagesIn(txn, *env_, *catalog_) + reserve > map_pages;
 }
 
 int Writer::AppendAll(MDB_txn* txn, std::vector<Item>* items, int64_t ts) {

@@ -28,6 +28,9 @@ constexpr int kRetentionBatchesPerCommit = 64;
 constexpr int64_t kTimeIndexIntervalMs = 1000;
 constexpr int64_t kCheckpointIntervalMs = 1000;
 constexpr int kMaxFullAttempts = 32;
+// Pages of the map that appends leave to deletions (at least; 1/64 of the map
+// when that is more).
+constexpr uint64_t kDeleteReservePages = 32;
 
 // A stream change run on the writer thread; Writer::Control blocks until done.
 struct ControlOp {
@@ -100,6 +103,7 @@ class Writer {
   void RunRound(std::vector<Item>* items, Pending* out, bool* committed);
   void Validate(std::vector<Item>* items);
   int TryRound(std::vector<Item>* items, int64_t ts, bool* committed);
+  bool OverAppendLimit(MDB_txn* txn) const;
   int AppendAll(MDB_txn* txn, std::vector<Item>* items, int64_t ts);
   int WritePartition(MDB_txn* txn, PartitionState* p, std::vector<Item>* items, const SegRef* refs,
                      size_t n, int64_t ts);
