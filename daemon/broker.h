@@ -68,6 +68,7 @@ struct BrokerStats {
   uint64_t auth_failures = 0;
   uint64_t acl_denials = 0;
   uint64_t rate_limited = 0;
+  uint64_t storage_failures = 0;  // storage submissions that failed (nothing of them acked)
 };
 
 class Broker {
@@ -261,6 +262,7 @@ class Broker {
   std::vector<storage::Completion> completions_;
   bool storage_paused_ = false;
   bool storage_failed_ = false;
+  std::string storage_failure_;  // the last commit failure, for /readyz
 
   // Scratch space reused by Route().
   std::vector<SubMatch> match_subs_;

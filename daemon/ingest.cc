@@ -178,10 +178,17 @@ void Broker::ProcessCompletions() {
 
 void Broker::ApplyCompletion(const storage::Completion& done, PendingBatch& batch) {
   if (!done.status.ok()) {
-    // Nothing in this batch is durable: no ack may go out. Disconnect the
-    // publishers so they resend once storage works again.
-    if (!storage_failed_) LOG_ERROR("storage commit failed: %s; not acknowledging", done.status.message().c_str());
+    // Nothing in this batch is durable: no ack may go out. A negative ack
+    // would end the client's flow and lose the message, so disconnect the
+    // publishers instead: they keep it and resend on their next connection,
+    // which also retries storage (README, "Reliability").
+    if (!storage_failed_) {
+      LOG_ERROR("storage commit failed: %s; not acknowledging, not ready until a commit succeeds",
+                done.status.message().c_str());
+    }
     storage_failed_ = true;
+    storage_failure_ = done.status.message();
+    ++stats_.storage_failures;
     for (const PendingRecord& r : batch.records) {
       if (Connection* c = FindConnection(r.conn_id)) {
         SendDisconnect(c, mqtt::ReasonCode::kUnspecifiedError, "storage failure");
@@ -189,7 +196,7 @@ void Broker::ApplyCompletion(const storage::Completion& done, PendingBatch& batc
     }
     return;
   }
-  if (storage_failed_) LOG_NOTICE("storage commits work again");
+  if (storage_failed_) LOG_NOTICE("storage commits work again; acknowledging and ready");
   storage_failed_ = false;
   stats_.stored += batch.records.size();
   for (const storage::Completion::Segment& seg : done.segments) {
