@@ -46,9 +46,19 @@ void Connection::PauseReading() {
 }
 
 void Connection::ResumeReading() {
-  if (!paused || state_ == State::kClosing) return;
+  if (!paused || state_ == State::kClosing || rate_paused) return;
   paused = false;
   uv_read_start(AsStream(tcp_), OnAlloc, OnRead);
+}
+
+void Connection::ResumeAfterRateLimit() {
+  rate_paused = false;
+  ResumeReading();
+  if (partial_.empty() || state_ == State::kClosing) return;
+  // Packets that arrived in the same read as the one that ran out of tokens.
+  ssize_t used = Consume(partial_.data(), partial_.size());
+  if (used < 0) return;
+  partial_.erase(0, static_cast<size_t>(used));
 }
 
 void Connection::Close(const char* why, bool flush) {
@@ -205,9 +215,11 @@ void Connection::Read(const char* data, size_t len) {
 ssize_t Connection::Consume(const char* data, size_t len) {
   size_t pos = 0;
   const uint32_t max = broker_->max_packet_size();
-  // Everything already read is processed even when reading gets paused: it is
-  // bounded by one read buffer, and pausing stops the next read.
-  while (pos < len && state_ != State::kClosing) {
+  // Everything already read is processed even when storage pauses reading: it
+  // is bounded by one read buffer, and pausing stops the next read. A client
+  // over max_publish_rate is stopped at the packet that used its last token
+  // (the rest waits in partial_), or one read could hold thousands.
+  while (pos < len && state_ != State::kClosing && !rate_paused) {
     const auto* p = reinterpret_cast<const uint8_t*>(data + pos);
     mqtt::Frame f = mqtt::ReadFrame(p, len - pos, max);
     if (f.status == mqtt::FrameStatus::kNeedMore) break;

@@ -44,7 +44,11 @@ class Connection {
   void Close(const char* why, bool flush = false);
   // Reading is paused while storage is over its queue limit.
   void PauseReading();
+  // Does nothing while rate_paused: only ResumeAfterRateLimit ends that.
   void ResumeReading();
+  // The publish rate allows more again: read, and first process what was
+  // already read.
+  void ResumeAfterRateLimit();
 
   // Encoders append here; then MarkDirty() so the broker flushes this
   // connection at the end of the loop iteration.
