@@ -117,6 +117,10 @@ void Connection::Flush() {
   int n = uv_try_write(AsStream(tcp_), &buf, 1);
   if (n == static_cast<int>(wire.size())) {
     wire.clear();
+    // All of it went out at once, so no write callback will come: let the
+    // broker fill the room now (deliveries stop at max_output_bytes and
+    // would otherwise wait for an unrelated event).
+    if (state_ == State::kConnected) broker_->OnWritable(this);
     return;
   }
   if (n < 0 && n != UV_EAGAIN) {
