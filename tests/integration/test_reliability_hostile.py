@@ -32,7 +32,7 @@ import unittest
 
 from harness import (BIN_DIR, PINGREQ, PUBACK, PUBLISH, Closed, MqttTest, RawClient, enc_props, enc_str,
                      packet, wait_for)
-from reliability import EnvDaemon, metrics, rss_kib
+from reliability import EnvDaemon, metrics, quiet_asan_env, rss_kib
 
 V311, V5 = 4, 5
 LOADGEN = os.path.join(BIN_DIR, "loadgen")
@@ -56,13 +56,6 @@ def raise_fd_limit():
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def quiet_asan_env():
-    """A small ASan quarantine, so that RSS measures the daemon and not
-    freed memory ASan keeps to catch use-after-free (256 MiB by default)."""
-    opts = os.environ.get("ASAN_OPTIONS", "")
-    return {"ASAN_OPTIONS": (opts + ":" if opts else "") + "quarantine_size_mb=4"}
 
 
 def builder(version):
