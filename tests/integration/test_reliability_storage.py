@@ -60,6 +60,20 @@ def acked(answers):
     return {p for p, rc in answers.items() if rc < 0x80}
 
 
+def wait_accepted(d, client_id, topic, payloads, timeout, what):
+    """Publishes `payloads` from a fresh 5.0 client until all are acknowledged
+    with success (storage recovering)."""
+    def accepted():
+        c = RawClient(d.port, V5, timeout=30)
+        try:
+            c.connect(client_id)
+            ans, _ = publish_burst(c, topic, payloads)
+            return len(ans) == len(payloads) and set(ans.values()) == {0}
+        finally:
+            c.close()
+    wait_for(accepted, timeout, what)
+
+
 class StorageBudgetFull(DaemonTest):
     def test_drop_oldest_keeps_accepting_and_counts_drops(self):
         d = self.daemon()
@@ -156,16 +170,7 @@ class StorageBudgetFull(DaemonTest):
         wait_for(lambda: metrics(d)["tributary_storage_retention_deleted_records_total"] > 0, 120,
                  "retention by age")
         burst = [b"after-%d-" % i + b"y" * 32768 for i in range(16)]
-
-        def accepted():
-            c = RawClient(d.port, V5, timeout=30)
-            try:
-                c.connect("strict-again")
-                ans, _ = publish_burst(c, "strict/a", burst)
-                return set(ans.values()) == {0}
-            finally:
-                c.close()
-        wait_for(accepted, 120, "a full burst accepted after retention freed space")
+        wait_accepted(d, "strict-again", "strict/a", burst, 120, "a full burst accepted after retention freed space")
         records, _ = replay_all(d, "strict", "strict/#")
         stored = {r[3] for r in records}
         self.assertTrue(all(b in stored for b in burst), "acknowledged after recovery, not stored")
@@ -225,16 +230,7 @@ class FileSystemFull(DaemonTest):
         self.assertGreater(m["tributary_storage_failures_total"], 0)
         # Space frees (seen through the daemon's own mount namespace).
         os.unlink("/proc/%d/root%s" % (d.proc.pid, ballast))
-
-        def accepted():
-            c = RawClient(d.port, V5, timeout=30)
-            try:
-                c.connect("after-free")
-                ans, _ = publish_burst(c, "disk/a", [b"after-free"])
-                return ans.get(b"after-free") == 0
-            finally:
-                c.close()
-        wait_for(accepted, 120, "a publish accepted once space freed")
+        wait_accepted(d, "after-free", "disk/a", [b"after-free"], 120, "a publish accepted once space freed")
         good.add(b"after-free")
         wait_for(lambda: http_get(d, "/readyz")[0] == 200, 30, "ready again")
         self.assertEqual(metrics(d)["tributary_storage_failing"], 0)
@@ -319,16 +315,7 @@ class FsyncFailure(DaemonTest):
                 self.assertTrue(closed)
 
         os.unlink(trigger)  # the disk works again
-
-        def accepted():
-            c = RawClient(d.port, V5, timeout=30)
-            try:
-                c.connect("after")
-                ans, _ = publish_burst(c, "s/a", [b"after-eio"])
-                return ans.get(b"after-eio") == 0
-            finally:
-                c.close()
-        wait_for(accepted, 60, "acknowledgements once fsync works")
+        wait_accepted(d, "after", "s/a", [b"after-eio"], 60, "acknowledgements once fsync works")
         good.add(b"after-eio")
         wait_for(lambda: http_get(d, "/readyz")[0] == 200, 30, "ready again")
         # Everything acknowledged survives a crash.
