@@ -39,8 +39,10 @@ deb: build
 fuzz: deps
 	@bash tests/fuzz/run_all.sh $${FUZZ_SECONDS:-300}
 
-soak:
-	@echo "make soak: not yet (lands with the performance and reliability issue)"
+# make soak DURATION=1h (or 10m, 600s): long mixed load, results in bench/RESULTS.md.
+DURATION ?= 1h
+soak: deps
+	@bash scripts/soak.sh $(DURATION)
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -568,8 +568,24 @@ def write_results(rows, records, started, elapsed, mach, storage_out, raw_path):
     if storage_out:
         L.append("## Storage benchmark (storage_bench)\n")
         L.append("```\n" + storage_out.rstrip() + "\n```\n")
+    text = "\n".join(L)
     with open(RESULTS, "w") as f:
-        f.write("\n".join(L))
+        f.write(text + kept_sections(RESULTS, ("## Soak",)))
+
+
+def kept_sections(path, headings):
+    """Sections other scripts write into RESULTS.md (make soak), kept as they are."""
+    try:
+        old = open(path).read()
+    except OSError:
+        return ""
+    out = ""
+    for h in headings:
+        start = old.find("\n" + h + "\n")
+        if start >= 0:
+            end = old.find("\n## ", start + 1)
+            out += old[start:end if end >= 0 else len(old)].rstrip("\n") + "\n"
+    return out
 
 
 def main():

@@ -14,6 +14,7 @@ namespace {
 // A stop must finish within this bound even if a peer or the disk is stuck.
 constexpr uint64_t kShutdownTimeoutMs = 10000;
 constexpr uint64_t kTickMs = 500;
+constexpr int kFlushPasses = 16;
 constexpr size_t kReadBufferBytes = 64 * 1024;
 
 template <class H>
@@ -218,11 +219,17 @@ void Broker::OnCheck(uv_check_t* h) { static_cast<Broker*>(h->data)->EndOfIterat
 // batch, and write each connection's queued output once.
 void Broker::EndOfIteration() {
   SubmitPending();
-  if (dirty_.empty()) return;
+  // A flush that empties a connection's output lets waiting deliveries in,
+  // which dirties it again: repeat a bounded number of times (what is left
+  // goes with the next iteration or tick).
   std::vector<uint64_t> ids;
-  ids.swap(dirty_);
-  for (uint64_t id : ids) {
-    if (Connection* c = FindConnection(id)) c->Flush();
+  for (int pass = 0; pass < kFlushPasses && !dirty_.empty(); ++pass) {
+    ids.clear();
+    ids.swap(dirty_);
+    for (uint64_t id : ids) {
+      if (Connection* c = FindConnection(id)) c->Flush();
+    }
+    SubmitPending();
   }
 }
 
@@ -240,10 +247,7 @@ void Broker::Tick() {
   int64_t now = clock::MonoMs();
   std::vector<Connection*> expired;
   for (auto& [id, c] : connections_) {
-    if (c->rate_paused && !storage_paused_) {
-      c->rate_paused = false;
-      c->ResumeReading();
-    }
+    if (c->rate_paused && !storage_paused_) c->ResumeAfterRateLimit();
     if (c->state() == Connection::State::kNew &&
         now - c->connected_at_ms > cfg_.limits.connect_timeout_ms) {
       LOG_INFO("client %s: no CONNECT within %lld ms", c->peer().c_str(),

@@ -77,6 +77,7 @@ struct BrokerStats {
   uint64_t replicated_records = 0;      // stored from $replicate (duplicates not counted)
   uint64_t replication_duplicates = 0;  // $replicate messages acked at once: already stored
   uint64_t replication_refused = 0;     // $replicate messages acked with an error
+  uint64_t storage_failures = 0;        // storage submissions that failed (nothing of them acked)
 };
 
 // One stored batch in a $replicate message (replicate.cc): a view into it.
@@ -180,6 +181,8 @@ class Broker {
     uint32_t index = 0;       // position within that segment
     std::shared_ptr<Message> msg;  // set when it must be delivered after commit
     uint8_t qos = 0;
+    uint16_t packet_id = 0;  // QoS 2: remembered in the session once stored
+    SubscriberId session = 0;
   };
   struct ReplicaAck {  // one $replicate message: its frames are consecutive segments
     uint64_t conn_id = 0;
@@ -205,6 +208,9 @@ class Broker {
   uint64_t QueueAck(Connection* c, mqtt::PacketType type, uint16_t pid, bool ready,
                     mqtt::ReasonCode rc = mqtt::ReasonCode::kSuccess);
   void CompleteAck(Connection* c, uint64_t seq, mqtt::ReasonCode rc);
+  // An inbound QoS 2 message is stored or delivered: a resend of its packet id
+  // is now a duplicate until PUBREL [MQTT-4.3.3-9].
+  void RememberQos2(SubscriberId session, uint16_t packet_id);
   void SendReadyAcks(Connection* c);
   void SubmitPending();
   void ProcessCompletions();
@@ -354,6 +360,7 @@ class Broker {
   std::vector<ReplicaFrame> frames_;                    // scratch of HandleReplicate
   bool storage_paused_ = false;
   bool storage_failed_ = false;
+  std::string storage_failure_;  // the last commit failure, for /readyz
 
   // A message no delivery holds any more, reused by catch-up reads.
   std::shared_ptr<Message> read_scratch_;

@@ -138,6 +138,12 @@ std::string Broker::Metrics() const {
               static_cast<double>(st.dropped_records));
     m.Counter("tributary_storage_rejected_records_total", "Records refused by on_full = reject.",
               static_cast<double>(st.rejected_records));
+    m.Gauge("tributary_storage_failing",
+            "1 while storage commits fail (I/O or fsync errors): nothing is acknowledged.",
+            storage_failed_ ? 1 : 0);
+    m.Counter("tributary_storage_failures_total",
+              "Storage submissions that failed; their messages were not acknowledged.",
+              static_cast<double>(stats_.storage_failures));
     m.Counter("tributary_storage_corrupt_batches_total", "Stored batches that failed their checksum.",
               static_cast<double>(st.corrupt_batches));
     m.Histogram("tributary_storage_commit_duration_seconds", "Storage commit latency.", st.commit_us_buckets,
@@ -253,8 +259,10 @@ HttpResponse Broker::HandleAdmin(const HttpRequest& req) {
   if (req.path == "/healthz") return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
   if (req.path == "/readyz") {
     bool ready = !stopping_ && log_ && !storage_failed_ && !listeners_.empty();
-    return HttpResponse{ready ? 200 : 503, "text/plain; charset=utf-8",
-                        ready ? "ready\n" : (storage_failed_ ? "storage failing\n" : "not ready\n")};
+    std::string body = ready ? "ready\n"
+                       : storage_failed_ ? "storage failing: " + storage_failure_ + "\n"
+                                         : "not ready\n";
+    return HttpResponse{ready ? 200 : 503, "text/plain; charset=utf-8", body};
   }
   nlohmann::json j;
   if (req.path == "/v1/streams") {

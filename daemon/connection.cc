@@ -23,8 +23,8 @@ uv_stream_t* AsStream(H* h) {
 
 Connection::Connection(Broker* broker, uv_tcp_t* tcp, const config::ListenerConfig& listener,
                        uint64_t id, tls::Context* tls)
-    : broker_(broker), tcp_(tcp), listener_(listener), id_(id) {
-  if (tls) tls_ = std::make_unique<tls::Session>(tls);
+    : broker_(broker), tcp_(tcp), listener_(&listener), id_(id) {
+  if (tls) tls_ = std::make_unique<TlsIo>(tls);
   tcp_->data = this;
   sockaddr_storage addr{};
   int len = sizeof addr;
@@ -46,9 +46,19 @@ void Connection::PauseReading() {
 }
 
 void Connection::ResumeReading() {
-  if (!paused || state_ == State::kClosing) return;
+  if (!paused || state_ == State::kClosing || rate_paused) return;
   paused = false;
   uv_read_start(AsStream(tcp_), OnAlloc, OnRead);
+}
+
+void Connection::ResumeAfterRateLimit() {
+  rate_paused = false;
+  ResumeReading();
+  if (partial_.empty() || state_ == State::kClosing) return;
+  // Packets that arrived in the same read as the one that ran out of tokens.
+  ssize_t used = Consume(partial_.data(), partial_.size());
+  if (used < 0) return;
+  partial_.erase(0, static_cast<size_t>(used));
 }
 
 void Connection::Close(const char* why, bool flush) {
@@ -58,13 +68,13 @@ void Connection::Close(const char* why, bool flush) {
   state_ = State::kClosing;
   uv_read_stop(AsStream(tcp_));
   broker_->OnConnectionClosing(this);
-  if (flush && tls_ && tls_->handshake_done()) {
+  if (flush && tls_ && tls_->session.handshake_done()) {
     if (!out_.empty()) {
-      tls::Status st = tls_->Send(out_, &tls_out_);
+      tls::Status st = tls_->session.Send(out_, &tls_->out);
       (void)st;  // closing anyway
       out_.clear();
     }
-    tls_->Close(&tls_out_);
+    tls_->session.Close(&tls_->out);
   }
   if (flush) {
     // A last packet (CONNACK refusal, DISCONNECT) goes out before the close;
@@ -91,15 +101,15 @@ void Connection::MarkDirty() {
 
 void Connection::Flush() {
   dirty = false;
-  if (tls_ && !out_.empty() && tls_->handshake_done()) {
-    tls::Status st = tls_->Send(out_, &tls_out_);
+  if (tls_ && !out_.empty() && tls_->session.handshake_done()) {
+    tls::Status st = tls_->session.Send(out_, &tls_->out);
     out_.clear();
     if (!st.ok()) {
       Close(st.message().c_str());
       return;
     }
   }
-  std::string& wire = tls_ ? tls_out_ : out_;  // the bytes that go on the socket
+  std::string& wire = tls_ ? tls_->out : out_;  // the bytes that go on the socket
   if (write_pending_ || wire.empty()) return;
   if (state_ == State::kClosing && !close_after_write_) return;
   // Try the fast path first: most writes fit in the socket buffer at once.
@@ -107,6 +117,10 @@ void Connection::Flush() {
   int n = uv_try_write(AsStream(tcp_), &buf, 1);
   if (n == static_cast<int>(wire.size())) {
     wire.clear();
+    // All of it went out at once, so no write callback will come: let the
+    // broker fill the room now (deliveries stop at max_output_bytes and
+    // would otherwise wait for an unrelated event).
+    if (state_ == State::kConnected) broker_->OnWritable(this);
     return;
   }
   if (n < 0 && n != UV_EAGAIN) {
@@ -118,8 +132,9 @@ void Connection::Flush() {
   writing_.assign(wire, done, std::string::npos);
   wire.clear();
   buf = uv_buf_init(writing_.data(), static_cast<unsigned>(writing_.size()));
-  write_req_.data = this;
-  int rc = uv_write(&write_req_, AsStream(tcp_), &buf, 1, OnWriteDone);
+  if (!write_req_) write_req_ = std::make_unique<uv_write_t>();
+  write_req_->data = this;
+  int rc = uv_write(write_req_.get(), AsStream(tcp_), &buf, 1, OnWriteDone);
   if (rc != 0) {
     writing_.clear();
     Close(uv_strerror(rc));
@@ -173,19 +188,20 @@ void Connection::OnRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
 }
 
 void Connection::ReadTls(const char* data, size_t len) {
-  bool was_done = tls_->handshake_done();
-  tls_plain_.clear();
-  tls::Status st = tls_->Receive(std::string_view(data, len), &tls_plain_, &tls_out_);
+  tls::Session& tls = tls_->session;
+  bool was_done = tls.handshake_done();
+  tls_->plain.clear();
+  tls::Status st = tls.Receive(std::string_view(data, len), &tls_->plain, &tls_->out);
   if (!st.ok()) {
     broker_->OnTlsFailure(this, st.message(), was_done);
     Close(st.message().c_str(), /*flush=*/true);  // the alert, if any, then close
     return;
   }
-  if (!was_done && tls_->handshake_done())
-    LOG_DEBUG("TLS from %s: %s %s, client certificate: %s", peer_.c_str(), tls_->Version().c_str(),
-              tls_->CipherSuite().c_str(), tls_->PeerIdentity().empty() ? "none" : tls_->PeerIdentity().c_str());
-  if (!tls_out_.empty()) MarkDirty();
-  if (!tls_plain_.empty()) Read(tls_plain_.data(), tls_plain_.size());
+  if (!was_done && tls.handshake_done())
+    LOG_DEBUG("TLS from %s: %s %s, client certificate: %s", peer_.c_str(), tls.Version().c_str(),
+              tls.CipherSuite().c_str(), tls.PeerIdentity().empty() ? "none" : tls.PeerIdentity().c_str());
+  if (!tls_->out.empty()) MarkDirty();
+  if (!tls_->plain.empty()) Read(tls_->plain.data(), tls_->plain.size());
 }
 
 void Connection::Read(const char* data, size_t len) {
@@ -205,9 +221,11 @@ void Connection::Read(const char* data, size_t len) {
 ssize_t Connection::Consume(const char* data, size_t len) {
   size_t pos = 0;
   const uint32_t max = max_packet_in ? max_packet_in : broker_->max_packet_size();
-  // Everything already read is processed even when reading gets paused: it is
-  // bounded by one read buffer, and pausing stops the next read.
-  while (pos < len && state_ != State::kClosing) {
+  // Everything already read is processed even when storage pauses reading: it
+  // is bounded by one read buffer, and pausing stops the next read. A client
+  // over max_publish_rate is stopped at the packet that used its last token
+  // (the rest waits in partial_), or one read could hold thousands.
+  while (pos < len && state_ != State::kClosing && !rate_paused) {
     const auto* p = reinterpret_cast<const uint8_t*>(data + pos);
     mqtt::Frame f = mqtt::ReadFrame(p, len - pos, max);
     if (f.status == mqtt::FrameStatus::kNeedMore) break;

@@ -44,7 +44,11 @@ class Connection {
   void Close(const char* why, bool flush = false);
   // Reading is paused while storage is over its queue limit.
   void PauseReading();
+  // Does nothing while rate_paused: only ResumeAfterRateLimit ends that.
   void ResumeReading();
+  // The publish rate allows more again: read, and first process what was
+  // already read.
+  void ResumeAfterRateLimit();
 
   // Encoders append here; then MarkDirty() so the broker flushes this
   // connection at the end of the loop iteration.
@@ -52,9 +56,11 @@ class Connection {
   void MarkDirty();
   // Starts a write of everything queued if none is in progress.
   void Flush();
-  size_t queued_bytes() const { return out_.size() + writing_.size() + tls_out_.size(); }
+  size_t queued_bytes() const {
+    return out_.size() + writing_.size() + (tls_ ? tls_->out.size() : 0);
+  }
   // The client certificate's identity (CN or SAN) on a TLS listener; "" otherwise.
-  std::string PeerIdentity() const { return tls_ ? tls_->PeerIdentity() : std::string(); }
+  std::string PeerIdentity() const { return tls_ ? tls_->session.PeerIdentity() : std::string(); }
   bool is_tls() const { return tls_ != nullptr; }
   // Past this many queued bytes the client is not reading: disconnect it.
   void set_output_hard_cap(size_t bytes) { hard_cap_ = bytes; }
@@ -63,7 +69,7 @@ class Connection {
   State state() const { return state_; }
   void set_state(State s) { state_ = s; }
   const std::string& peer() const { return peer_; }
-  const config::ListenerConfig& listener() const { return listener_; }
+  const config::ListenerConfig& listener() const { return *listener_; }
 
   // Protocol state, set by the CONNECT handler.
   mqtt::Version version = mqtt::Version::k311;
@@ -117,22 +123,30 @@ class Connection {
   // the bytes consumed, or -1 when the connection was closed.
   ssize_t Consume(const char* data, size_t len);
 
+  // Idle connections are the common case on a gateway: what only TLS or a
+  // blocked write needs is allocated when needed (README, "Reliability":
+  // memory per connection).
+  struct TlsIo {
+    explicit TlsIo(tls::Context* ctx) : session(ctx) {}
+    tls::Session session;
+    std::string plain;  // decrypted bytes of one read
+    std::string out;    // ciphertext waiting to be written
+  };
+
   Broker* broker_;
   uv_tcp_t* tcp_;
-  config::ListenerConfig listener_;
+  const config::ListenerConfig* listener_;  // the Listener's, which outlives us
   uint64_t id_;
   State state_ = State::kNew;
   std::string peer_;
   std::string partial_;  // an incomplete packet carried to the next read
   std::string out_;
   std::string writing_;
-  uv_write_t write_req_{};
+  std::unique_ptr<uv_write_t> write_req_;  // created by the first write that blocks
   bool write_pending_ = false;
   bool close_after_write_ = false;
   size_t hard_cap_ = 0;
-  std::unique_ptr<tls::Session> tls_;
-  std::string tls_plain_;  // decrypted bytes of one read
-  std::string tls_out_;    // ciphertext waiting to be written
+  std::unique_ptr<TlsIo> tls_;
 };
 
 }  // namespace trib

@@ -84,9 +84,12 @@ void Broker::HandlePublish(Connection* c, uint8_t flags, std::string_view body) 
   if (p.qos == 1) {
     ack_seq = QueueAck(c, mqtt::PacketType::kPuback, p.packet_id, false);
   } else if (p.qos == 2) {
-    if (!s->qos2_in.insert(p.packet_id).second) {
-      // A resend of a message we already have: acknowledge, do not store or
-      // deliver it again [MQTT-4.3.3-9].
+    if (s->qos2_in.count(p.packet_id)) {
+      // A resend of a message already stored (or delivered) whose PUBREC was
+      // lost: acknowledge, do not store or deliver it again [MQTT-4.3.3-9].
+      // The id is remembered only once the message is safe (RememberQos2), so
+      // a resend that races with the first copy's commit is stored again
+      // rather than acknowledged before anything is durable.
       QueueAck(c, mqtt::PacketType::kPubrec, p.packet_id, true);
       return;
     }

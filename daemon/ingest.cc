@@ -79,6 +79,7 @@ void Broker::Ingest(Connection* c, const mqtt::Publish& p, std::string_view topi
   if (p.retain) UpdateRetained(p, topic, msg);
   if (!captured) {
     Route(msg);
+    if (p.qos == 2) RememberQos2(origin, p.packet_id);
     if (ack_seq) CompleteAck(c, ack_seq, mqtt::ReasonCode::kSuccess);
     return;
   }
@@ -115,6 +116,8 @@ void Broker::Ingest(Connection* c, const mqtt::Publish& p, std::string_view topi
   pr.segment = seg;
   pr.index = pending_.counts[seg]++;
   pr.qos = p.qos;
+  pr.packet_id = p.packet_id;
+  pr.session = origin;
   // Only keep a copy for delivery when somebody could want it.
   match_subs_.clear();
   match_shared_.clear();
@@ -176,10 +179,17 @@ void Broker::ProcessCompletions() {
 void Broker::ApplyCompletion(const storage::Completion& done, PendingBatch& batch) {
   ApplyReplicaAcks(done, batch);  // replicate.cc
   if (!done.status.ok()) {
-    // Nothing in this batch is durable: no ack may go out. Disconnect the
-    // publishers so they resend once storage works again.
-    if (!storage_failed_) LOG_ERROR("storage commit failed: %s; not acknowledging", done.status.message().c_str());
+    // Nothing in this batch is durable: no ack may go out. A negative ack
+    // would end the client's flow and lose the message, so disconnect the
+    // publishers instead: they keep it and resend on their next connection,
+    // which also retries storage (README, "Reliability").
+    if (!storage_failed_) {
+      LOG_ERROR("storage commit failed: %s; not acknowledging, not ready until a commit succeeds",
+                done.status.message().c_str());
+    }
     storage_failed_ = true;
+    storage_failure_ = done.status.message();
+    ++stats_.storage_failures;
     for (const PendingRecord& r : batch.records) {
       if (Connection* c = FindConnection(r.conn_id)) {
         SendDisconnect(c, mqtt::ReasonCode::kUnspecifiedError, "storage failure");
@@ -187,7 +197,7 @@ void Broker::ApplyCompletion(const storage::Completion& done, PendingBatch& batc
     }
     return;
   }
-  if (storage_failed_) LOG_NOTICE("storage commits work again");
+  if (storage_failed_) LOG_NOTICE("storage commits work again; acknowledging and ready");
   storage_failed_ = false;
   stats_.stored += batch.records.size();
   for (const storage::Completion::Segment& seg : done.segments) {
@@ -198,6 +208,7 @@ void Broker::ApplyCompletion(const storage::Completion& done, PendingBatch& batc
     const storage::Completion::Segment* seg =
         r.segment < done.segments.size() ? &done.segments[r.segment] : nullptr;
     bool stored = seg && seg->error == storage::Error::kOk;
+    if (stored && r.qos == 2 && r.ack_seq) RememberQos2(r.session, r.packet_id);
     Connection* c = r.ack_seq ? FindConnection(r.conn_id) : nullptr;
     if (c) {
       if (stored) {
@@ -238,6 +249,11 @@ void Broker::CompleteAck(Connection* c, uint64_t seq, mqtt::ReasonCode rc) {
   SendReadyAcks(c);
 }
 
+void Broker::RememberQos2(SubscriberId session, uint16_t packet_id) {
+  auto it = sessions_by_id_.find(session);
+  if (it != sessions_by_id_.end()) it->second->qos2_in.insert(packet_id);
+}
+
 void Broker::SendReadyAcks(Connection* c) {
   bool sent = false;
   while (c->acks_head < c->acks.size() && c->acks[c->acks_head].ready) {
@@ -250,7 +266,6 @@ void Broker::SendReadyAcks(Connection* c) {
         (a.type == mqtt::PacketType::kPubrec && failed)) {
       if (c->inbound_unacked > 0) --c->inbound_unacked;
     }
-    if (a.type == mqtt::PacketType::kPubrec && failed && c->session) c->session->qos2_in.erase(a.packet_id);
   }
   if (c->acks_head == c->acks.size()) {
     c->acks.clear();

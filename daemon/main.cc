@@ -3,6 +3,8 @@
 //
 // Exit codes: 0 clean stop, 1 runtime failure (port in use, storage error,
 // data directory locked), 2 bad command line or configuration.
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
@@ -23,6 +25,26 @@ int CheckConfig(const std::string& path) {
   std::printf("%s: configuration OK (%zu listener(s), %zu stream(s), %zu exporter(s))\n",
               path.c_str(), cfg.listeners.size(), cfg.streams.size(), cfg.exporters.size());
   return 0;
+}
+
+// Each client connection is a file descriptor: take the whole hard limit
+// (a default soft limit of 1024 would refuse clients long before
+// limits.max_connections), and say so when even that is too low.
+void RaiseFdLimit(uint64_t max_connections) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  constexpr uint64_t kOtherFds = 64;  // listeners, storage, logs, exporters
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < max_connections + kOtherFds) {
+    LOG_WARN("the open-file limit (%llu) is below limits.max_connections (%llu) + %llu: raise "
+             "LimitNOFILE= (systemd) or ulimit -n, or clients will be refused early",
+             static_cast<unsigned long long>(rl.rlim_cur),
+             static_cast<unsigned long long>(max_connections),
+             static_cast<unsigned long long>(kOtherFds));
+  }
 }
 
 }  // namespace
@@ -69,6 +91,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   trib::log::SetLevel(level);
+  RaiseFdLimit(cfg.limits.max_connections);
 
   trib::Broker broker(std::move(cfg));
   broker.SetConfigPath(config_path);

@@ -8,6 +8,7 @@
 #include "platform/clock.h"
 #include "platform/log.h"
 #include "storage/keys.h"
+#include "storage/log_impl.h"
 #include "storage/writer.h"
 
 namespace trib::storage {
@@ -35,6 +36,7 @@ void Writer::RunRound(std::vector<Item>* items, Pending* out, bool* committed) {
     Status s = MdbStatus(rc, "storage commit");
     LOG_ERROR("storage: %s; failing %zu submissions", s.message().c_str(), items->size());
     if (rc == MDB_PANIC) failed_ = true;
+    if (rc != MDB_MAP_FULL) commit_failure_ = s;  // AfterCommit: what waited for its sync
     for (Item& it : *items) {
       if (it.error != Error::kOk) continue;
       it.error = s.code();
@@ -137,6 +139,7 @@ int Writer::TryRound(std::vector<Item>* items, int64_t ts, bool* committed) {
   }
   int batches = 0;
   if (rc == 0) rc = RetentionStep(txn, kRetentionBatchesPerCommit, &batches);
+  if (rc == 0 && txn_records_ > 0 && OverAppendLimit(txn)) rc = MDB_MAP_FULL;
   if (rc != 0 || !wrote_) {
     if (rc == 0) counters_->replicated_duplicates += txn_rep_dups_;  // all of it was known
     AbortTxn(txn);
@@ -149,6 +152,17 @@ int Writer::TryRound(std::vector<Item>* items, int64_t ts, bool* committed) {
   rc = CommitTxn(txn, durable);
   *committed = rc == 0;
   return rc;
+}
+
+// Appends may fill the map only up to a reserve that deletions need: LMDB
+// copies pages on write, so deleting the oldest batch of a completely full map
+// fails with MDB_MAP_FULL too, and nothing (retention, drop_oldest) could ever
+// free space again. A round whose appends would eat into the reserve is
+// treated as full (storage/FORMAT.md, "Storage full").
+bool Writer::OverAppendLimit(MDB_txn* txn) const {
+  const uint64_t map_pages = options_.map_bytes / env_->page_size();
+  const uint64_t reserve = std::max<uint64_t>(kDeleteReservePages, map_pages / 64);
+  return UsedPagesIn(txn, *env_, *catalog_) + reserve > map_pages;
 }
 
 int Writer::AppendAll(MDB_txn* txn, std::vector<Item>* items, int64_t ts) {

@@ -26,5 +26,7 @@ namespace trib::storage {
 
 // Pages in use (every database's pages plus the two meta pages), for Stats.
 uint64_t UsedPages(const Env& env, const Catalog& catalog);
+// The same, as seen by a transaction (the writer's, before it commits).
+uint64_t UsedPagesIn(MDB_txn* txn, const Env& env, const Catalog& catalog);
 
 }  // namespace trib::storage

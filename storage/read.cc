@@ -430,19 +430,23 @@ Result<std::string> Log::GetSession(std::string_view client_id) const {
   return std::string(value);
 }
 
-uint64_t UsedPages(const Env& env, const Catalog& catalog) {
+uint64_t UsedPagesIn(MDB_txn* txn, const Env& env, const Catalog& catalog) {
   std::vector<MDB_dbi> dbis = catalog.PartitionDbis();
   for (MDB_dbi d : {MDB_dbi{0}, MDB_dbi{1}, env.meta, env.cursors, env.retained, env.sessions})
     dbis.push_back(d);
-  ReadTxn txn(env);
-  if (!txn.ok()) return 0;
   uint64_t pages = 2;  // the two meta pages
   for (MDB_dbi d : dbis) {
     MDB_stat st;
-    if (mdb_stat(txn.get(), d, &st) == 0)
+    if (mdb_stat(txn, d, &st) == 0)
       pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
   }
   return pages;
+}
+
+uint64_t UsedPages(const Env& env, const Catalog& catalog) {
+  ReadTxn txn(env);
+  if (!txn.ok()) return 0;
+  return UsedPagesIn(txn.get(), env, catalog);
 }
 
 }  // namespace trib::storage

@@ -181,6 +181,21 @@ void Writer::TakeRound(std::vector<Item>* items) {
 // pages of earlier commits: those are durable now. This commit's own meta page
 // waits for the next fdatasync (FORMAT.md, "Durability").
 void Writer::AfterCommit(Pending&& round, bool committed) {
+  if (!committed && !commit_failure_.ok()) {
+    // The failed commit's fdatasync was also the one to make the commits
+    // waiting in unsynced_ durable (their meta pages). If that is what failed,
+    // the kernel may have dropped those dirty pages, and a later successful
+    // sync would say nothing about them: fail them now (clients resend, which
+    // may duplicate, never lose).
+    Status failure = std::move(commit_failure_);
+    commit_failure_ = Status();
+    if (!unsynced_.completions.empty())
+      LOG_ERROR("storage: %zu committed submissions waited for the failed commit's sync; "
+                "not acknowledging them", unsynced_.completions.size());
+    Release(&unsynced_, failure);
+    Release(&round, Status());  // its completions carry their own error
+    return;
+  }
   if (committed && options_.sync != SyncPolicy::kNone) {
     counters_->fsyncs++;
     const int rc = SyncHook();

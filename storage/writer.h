@@ -30,6 +30,9 @@ constexpr int kRetentionBatchesPerCommit = 64;
 constexpr int64_t kTimeIndexIntervalMs = 1000;
 constexpr int64_t kCheckpointIntervalMs = 1000;
 constexpr int kMaxFullAttempts = 32;
+// Pages of the map that appends leave to deletions (at least; 1/64 of the map
+// when that is more).
+constexpr uint64_t kDeleteReservePages = 32;
 
 // A stream change run on the writer thread; Writer::Control blocks until done.
 struct ControlOp {
@@ -102,6 +105,7 @@ class Writer {
   void RunRound(std::vector<Item>* items, Pending* out, bool* committed);
   void Validate(std::vector<Item>* items);
   int TryRound(std::vector<Item>* items, int64_t ts, bool* committed);
+  bool OverAppendLimit(MDB_txn* txn) const;
   int AppendAll(MDB_txn* txn, std::vector<Item>* items, int64_t ts);
   int WritePartition(MDB_txn* txn, PartitionState* p, std::vector<Item>* items, const SegRef* refs,
                      size_t n, int64_t ts);
@@ -195,6 +199,9 @@ class Writer {
   int64_t next_retention_mono_ = 0;
   int64_t last_drop_log_mono_ = INT64_MIN / 2;
   bool failed_ = false;  // a fatal LMDB error: everything fails with kClosed
+  // Set by RunRound when a commit failed for another reason than a full map:
+  // its fdatasync may have been the one to fail.
+  Status commit_failure_;
 };
 
 }  // namespace trib::storage

@@ -44,6 +44,7 @@ class Daemon:
         self.config_text = config
         self.extra_args = list(extra_args)
         self.defaults_only = defaults_only
+        self.command_prefix = []  # e.g. a wrapper that sets up a mount namespace
         self.proc = None
         self.port = None
         self.addresses = {}
@@ -67,7 +68,7 @@ class Daemon:
     def start(self, wait=True):
         if os.path.exists(self.ready_file):
             os.unlink(self.ready_file)
-        args = [TRIBUTARYD, "--ready-file", self.ready_file] + self.extra_args
+        args = self.command_prefix + [TRIBUTARYD, "--ready-file", self.ready_file] + self.extra_args
         if not self.defaults_only:
             self.write_config()
             args += ["--config", self.config_path()]
