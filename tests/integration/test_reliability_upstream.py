@@ -88,12 +88,17 @@ class UpstreamChaos(DaemonTest):
         rss = [rss_kib(edge.proc.pid)]
         print("warm: RSS %d KiB" % rss[0])
 
-        # Flap: clean stops and starts.
+        # Flap: clean stops and starts. Each start waits for the exporter to
+        # come back before the next stop, so every flap is a link loss the
+        # exporter sees (back-off alone could span several short flaps).
         for i in range(5):
+            before = self.exporters(edge)[0]["reconnects"]
             up.stop()
             time.sleep(rng.uniform(0.3, 2.0))
             up.start()
-            time.sleep(rng.uniform(0.5, 2.0))
+            wait_for(lambda: self.exporters(edge)[0]["reconnects"] > before, 60,
+                     "the exporter to reconnect after flap %d" % (i + 1))
+            time.sleep(rng.uniform(0.2, 1.5))
             rss.append(rss_kib(edge.proc.pid))
         # Stall without closing: the TCP connection stays up, nothing answers.
         os.kill(up.proc.pid, signal.SIGSTOP)
