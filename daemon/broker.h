@@ -259,6 +259,7 @@ class Broker {
   struct ReplayTarget {
     uint64_t key;
     uint64_t next;
+    int64_t time_ms = 0;  // a time position: resolved by the first read (Position)
   };
   std::string ReplayTargets(std::string_view filter, const ReplayPosition& pos,
                             std::vector<ReplayTarget>* out);

@@ -239,6 +239,7 @@ struct ReadWork {
   uint32_t epoch;
   uint64_t key;
   uint64_t from;
+  int64_t from_time_ms;  // Position::from_time_ms: find the offset first
   size_t max_records;
   storage::Result<storage::ReadResult> result{storage::Error::kClosed, "not run"};
 };
@@ -293,6 +294,7 @@ void Broker::StartRead(Session* s, uint64_t key, Position& p, uint32_t group, ui
   w->epoch = epoch;
   w->key = key;
   w->from = p.next;
+  w->from_time_ms = p.from_time_ms;
   w->max_records = max_records;
   // LMDB reads may touch the disk: they run on libuv's thread pool so the
   // loop never waits for them.
@@ -300,9 +302,17 @@ void Broker::StartRead(Session* s, uint64_t key, Position& p, uint32_t group, ui
       &loop_, &w->req,
       [](uv_work_t* req) {
         auto* w = static_cast<ReadWork*>(req->data);
-        w->result = w->log->Read(static_cast<storage::StreamId>(w->key >> 32),
-                                 static_cast<uint32_t>(w->key), w->from, w->max_records,
-                                 kCatchUpBytes);
+        const auto stream = static_cast<storage::StreamId>(w->key >> 32);
+        const auto part = static_cast<uint32_t>(w->key);
+        if (w->from_time_ms) {
+          auto off = w->log->OffsetForTime(stream, part, w->from_time_ms);
+          if (!off.ok()) {
+            w->result = storage::Result<storage::ReadResult>(off.status());
+            return;
+          }
+          w->from = std::max(w->from, off.value());
+        }
+        w->result = w->log->Read(stream, part, w->from, w->max_records, kCatchUpBytes);
       },
       [](uv_work_t* req, int) {
         auto* w = static_cast<ReadWork*>(req->data);
@@ -364,6 +374,11 @@ Broker::ReadEnd Broker::DeliverRead(Session* s, uint64_t key, Position& p,
     return ReadEnd::kFailed;
   }
   storage::ReadResult& rr = r.value();
+  if (p.from_time_ms) {
+    // The read started where the replay time is: records before it are skipped.
+    p.next = std::max(p.next, rr.records.empty() ? rr.next_offset : rr.records.front().offset);
+    p.from_time_ms = 0;
+  }
   if (rr.records.empty()) {
     p.next = std::max(p.next, rr.next_offset);
     if (p.next < p.live_end) return ReadEnd::kMore;  // a commit landed after this read

@@ -60,6 +60,10 @@ ConsumerGroup* Broker::EnsureGroup(const Subscription& sub, const ReplayPosition
     if (cursor.ok()) ++restored;
     StreamName(stream);  // cached for the admin view
     g->AddPartition(stream, part, cursor.ok() ? cursor.value() : t.next, cursor.ok());
+    if (!cursor.ok() && t.time_ms) {
+      GroupPartition* gp = g->Find(t.key);
+      gp->start_time_ms = gp->pos.from_time_ms = t.time_ms;
+    }
   }
   LOG_INFO("consumer group %s on %s: %zu partition(s), %s", sub.group.c_str(), sub.filter.c_str(),
            targets.size(), restored ? "resuming from its committed cursor" : "new");
@@ -256,6 +260,8 @@ void Broker::FinishGroupRead(uint32_t group, uint64_t key, uint32_t epoch,
       [p](uint64_t offset, bool awaits_ack) {
         if (awaits_ack) ConsumerGroup::Sent(*p, offset);
       });
+  // The time is found: Settle moves the group's start (committed) to it.
+  if (!p->pos.from_time_ms) p->start_time_ms = 0;
   ConsumerGroup::Settle(*p);
   if (end == ReadEnd::kMore) StartGroupRead(g, *p);
 }
@@ -277,7 +283,7 @@ void Broker::TickGroups(int64_t now_ms) {
 
 void Broker::CommitGroupCursors(ConsumerGroup* g) {
   for (GroupPartition& p : g->partitions()) {
-    if (p.stored_valid && p.stored == p.committed) continue;
+    if ((p.stored_valid && p.stored == p.committed) || p.start_time_ms) continue;
     batch_.CommitCursor(g->cursor_name(), p.stream, p.partition, p.committed);
     p.stored = p.committed;
     p.stored_valid = true;

@@ -141,6 +141,7 @@ void ConsumerGroup::Move(GroupPartition& p, SubscriberId owner, uint64_t live_en
   p.unacked.clear();
   p.pos = Position{};
   p.pos.next = p.committed;
+  p.pos.from_time_ms = p.start_time_ms;
   p.pos.lagging = true;
   p.pos.live_end = std::max(live_end, p.committed);
 }

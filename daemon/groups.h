@@ -51,6 +51,10 @@ struct GroupPartition {
   uint64_t committed = 0;          // the group's cursor: next offset not acknowledged
   uint64_t stored = 0;             // the cursor value last handed to storage
   bool stored_valid = false;       // `stored` holds a value
+  // A new group started from a time: `committed` is the partition's start
+  // until the first read finds the offset (Position::from_time_ms); the
+  // cursor is not stored before that.
+  int64_t start_time_ms = 0;
   struct Sent {
     uint64_t offset;
     bool acked;

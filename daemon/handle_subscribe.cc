@@ -152,6 +152,7 @@ std::string Broker::ReplayTargets(std::string_view filter, const ReplayPosition&
       auto info = log_->Info(router_.id(i), part);
       if (!info.ok()) return "cannot read partition: " + info.status().message();
       uint64_t next = info->end_offset;
+      int64_t time_ms = 0;
       switch (pos.kind) {
         case ReplayPosition::Kind::kEarliest: next = info->start_offset; break;
         case ReplayPosition::Kind::kLatest: next = info->end_offset; break;
@@ -161,14 +162,13 @@ std::string Broker::ReplayTargets(std::string_view filter, const ReplayPosition&
           if (pos.offset <= info->end_offset) offset_in_range = true;
           next = std::min(next, info->end_offset);
           break;
-        case ReplayPosition::Kind::kTime: {
-          auto off = log_->OffsetForTime(router_.id(i), part, pos.time_ms);
-          if (!off.ok()) return "time lookup failed: " + off.status().message();
-          next = std::max(off.value(), info->start_offset);
+        case ReplayPosition::Kind::kTime:
+          // The time index is read by the first catch-up read, off the loop.
+          next = info->start_offset;
+          time_ms = pos.time_ms;
           break;
-        }
       }
-      targets->push_back({PartitionKey(router_.id(i), part), next});
+      targets->push_back({PartitionKey(router_.id(i), part), next, time_ms});
     }
   }
   if (targets->empty()) return "";
@@ -188,6 +188,7 @@ std::string Broker::ApplyReplay(Session* s, std::string_view filter, const Repla
     Position& p = s->positions[t.key];
     auto end = routed_end_.find(t.key);
     p.next = t.next;
+    p.from_time_ms = t.time_ms;
     p.lagging = true;
     if (end != routed_end_.end()) p.live_end = std::max(p.live_end, end->second);
   }

@@ -59,6 +59,10 @@ struct Position {
   // One past the highest offset offered live while lagging: a read that ends
   // below it raced with that commit and must read again before going live.
   uint64_t live_end = 0;
+  // Replay from a time (ms since the epoch; 0: none): `next` is the
+  // partition's start until the first log read, which finds the offset for
+  // this time on the thread pool (the time index may not be in memory).
+  int64_t from_time_ms = 0;
 };
 
 inline uint64_t PartitionKey(storage::StreamId s, uint32_t p) {

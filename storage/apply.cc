@@ -93,6 +93,7 @@ int Writer::BeginTxn(MDB_txn** txn) {
   wrote_ = false;
   txn_records_ = txn_bytes_ = txn_retained_ = txn_dropped_ = 0;
   txn_rep_batches_ = txn_rep_dups_ = txn_rep_gaps_ = 0;
+  txn_used_pages_ = kUsedUnknown;
   return mdb_txn_begin(env_->env(), nullptr, 0, txn);
 }
 
@@ -107,6 +108,7 @@ int Writer::CommitTxn(MDB_txn* txn, bool durable) {
     mdb_env_set_flags(env_->env(), MDB_NOMETASYNC, durable ? 0 : 1);  // writer thread only
     meta_sync_ = durable;
   }
+  const uint64_t used = TxnUsedPages(txn);
   const int64_t t0 = clock::MonoNs();
   const int rc = mdb_txn_commit(txn);
   last_durable_ = rc == 0 && durable;
@@ -117,6 +119,7 @@ int Writer::CommitTxn(MDB_txn* txn, bool durable) {
     return rc;
   }
   PublishTouched(MonoMs());
+  counters_->used_pages.store(used, std::memory_order_relaxed);
   counters_->commits++;
   counters_->records_appended += txn_records_;
   counters_->bytes_appended += txn_bytes_;
@@ -159,10 +162,17 @@ int Writer::TryRound(std::vector<Item>* items, int64_t ts, bool* committed) {
 // fails with MDB_MAP_FULL too, and nothing (retention, drop_oldest) could ever
 // free space again. A round whose appends would eat into the reserve is
 // treated as full (storage/FORMAT.md, "Storage full").
-bool Writer::OverAppendLimit(MDB_txn* txn) const {
+bool Writer::OverAppendLimit(MDB_txn* txn) {
   const uint64_t map_pages = options_.map_bytes / env_->page_size();
   const uint64_t reserve = std::max<uint64_t>(kDeleteReservePages, map_pages / 64);
-  return UsedPagesIn(txn, *env_, *catalog_) + reserve > map_pages;
+  return TxnUsedPages(txn) + reserve > map_pages;
+}
+
+uint64_t Writer::TxnUsedPages(MDB_txn* txn) {
+  // Nothing changes the transaction between the append-limit check and the
+  // commit, so one count serves both.
+  if (txn_used_pages_ == kUsedUnknown) txn_used_pages_ = UsedPagesIn(txn, *env_, *catalog_);
+  return txn_used_pages_;
 }
 
 int Writer::AppendAll(MDB_txn* txn, std::vector<Item>* items, int64_t ts) {

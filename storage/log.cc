@@ -145,6 +145,7 @@ Result<std::unique_ptr<Log>> Log::Open(const Options& options) {
   impl.options = options;
   Status s = impl.env.Open(options);
   if (!s.ok()) return s;
+  impl.counters.used_pages = UsedPages(impl.env, impl.catalog);  // the writer keeps it after
   impl.writer = std::make_unique<Writer>(options, &impl.env, &impl.catalog, &impl.counters);
   s = impl.writer->Start();
   if (!s.ok()) return s;
@@ -221,7 +222,7 @@ Stats Log::GetStats() const {
   c.fsync_us.CopyTo(st.fsync_us_buckets, &st.fsync_us_sum);
   MDB_envinfo info;
   if (mdb_env_info(impl_->env.env(), &info) == 0) st.map_bytes = info.me_mapsize;
-  st.used_bytes = UsedPages(impl_->env, impl_->catalog) * impl_->env.page_size();
+  st.used_bytes = c.used_pages.load(std::memory_order_relaxed) * impl_->env.page_size();
   return st;
 }
 

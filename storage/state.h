@@ -172,6 +172,9 @@ struct Counters {
   std::atomic<uint64_t> retention_deleted_records{0}, dropped_records{0}, rejected_records{0};
   std::atomic<uint64_t> corrupt_batches{0};
   std::atomic<uint64_t> replicated_batches{0}, replicated_duplicates{0}, replicated_gaps{0};
+  // Pages in use after the last commit (the writer counts them in its
+  // transaction; Log::GetStats reads this instead of opening one).
+  std::atomic<uint64_t> used_pages{0};
   Histogram commit_us, fsync_us;
 };
 

@@ -105,7 +105,9 @@ class Writer {
   void RunRound(std::vector<Item>* items, Pending* out, bool* committed);
   void Validate(std::vector<Item>* items);
   int TryRound(std::vector<Item>* items, int64_t ts, bool* committed);
-  bool OverAppendLimit(MDB_txn* txn) const;
+  bool OverAppendLimit(MDB_txn* txn);
+  // Pages in use as seen by `txn` (computed once per transaction).
+  uint64_t TxnUsedPages(MDB_txn* txn);
   int AppendAll(MDB_txn* txn, std::vector<Item>* items, int64_t ts);
   int WritePartition(MDB_txn* txn, PartitionState* p, std::vector<Item>* items, const SegRef* refs,
                      size_t n, int64_t ts);
@@ -124,6 +126,8 @@ class Writer {
   // failure rolls them back. The transaction is gone either way. `durable`
   // makes LMDB write the meta page synchronously (FORMAT.md, "Durability");
   // otherwise it reaches the disk with the next fdatasync.
+  // Also publishes the pages in use (Counters::used_pages), so that readers
+  // of the figure (admin API, $SYS) need no read transaction.
   int CommitTxn(MDB_txn* txn, bool durable = false);
   bool QueueEmpty() const;
   void AbortTxn(MDB_txn* txn);
@@ -193,6 +197,8 @@ class Writer {
   bool last_durable_ = false;  // the last successful commit synced its meta page
   uint64_t txn_records_ = 0, txn_bytes_ = 0, txn_retained_ = 0, txn_dropped_ = 0;
   uint64_t txn_rep_batches_ = 0, txn_rep_dups_ = 0, txn_rep_gaps_ = 0;
+  static constexpr uint64_t kUsedUnknown = ~uint64_t{0};
+  uint64_t txn_used_pages_ = kUsedUnknown;  // TxnUsedPages of the open transaction
   std::string trimmed_, validate_scratch_;
   int64_t last_ts_ = 0;
   int64_t last_sync_mono_ = 0;

@@ -370,6 +370,33 @@ class Groups(MqttTest):
                 again.c.no_message(0.5)
                 rep.c.no_message(0.1)
 
+    def test_new_group_from_a_time(self):
+        """A new group started at a time gets the records from that time on,
+        and its stored cursor starts there too (the time is looked up by the
+        first log read, off the event loop)."""
+        d = self.daemon(STREAM).start()
+        self.publish(d, 32)
+        time.sleep(0.05)  # millisecond timestamps: keep the old records strictly older
+        mid = int(time.time() * 1000)
+        time.sleep(0.05)
+        new = self.publish(d, 16, start=32, cid="pub2")
+        at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(mid // 1000)) + ".%03dZ" % (mid % 1000)
+        m = self.member(d, V311, "t-1", flt="$replay/%s/$share/since/sensors/#" % at)
+        collect([m], len(new))
+        m.c.no_message(0.5)
+        self.assertEqual(sorted(p for p, _, _ in m.got), sorted(new))
+        m.check_order(self)
+        # Every partition's committed cursor is past the old records.
+        wait_for(lambda: sum(p["committed"] for p in group_view(d, "since")["partitions"]) == 48, 10,
+                 "the group's cursors at the end")
+        m.c.disconnect()
+        # Back later: resumes from its cursor, not from the time again.
+        more = self.publish(d, 4, start=48, cid="pub3")
+        m2 = self.member(d, V311, "t-2", flt="$share/since/sensors/#")
+        collect([m2], len(more))
+        m2.c.no_message(0.5)
+        self.assertEqual(sorted(p for p, _, _ in m2.got), sorted(more))
+
     def test_offline_persistent_member_gives_up_partitions(self):
         d = self.daemon(STREAM).start()
         keep = self.member(d, V5, "stay")
