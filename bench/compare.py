@@ -588,6 +588,24 @@ def kept_sections(path, headings):
     return out
 
 
+def replace_section(path, heading, text):
+    """Puts `text` (which starts with `heading`) in place of that section of
+    the Markdown file, or at its end."""
+    try:
+        old = open(path).read()
+    except OSError:
+        old = ""
+    start = old.find("\n" + heading + "\n")
+    if start < 0:
+        new = old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
+    else:
+        end = old.find("\n## ", start + 1)
+        rest = old[end:] if end >= 0 else "\n"
+        new = old[:start] + "\n" + text.rstrip("\n") + "\n" + rest
+    with open(path, "w") as f:
+        f.write(new)
+
+
 def main():
     for exe in (TRIBUTARYD, LOADGEN):
         if not os.access(exe, os.X_OK):

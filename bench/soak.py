@@ -41,6 +41,8 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests/integration"))
 from harness import Closed, MqttCounter, PersistentMosquitto, RawClient, free_port  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from compare import replace_section  # noqa: E402
 
 BIN = os.path.abspath(os.environ.get("SOAK_BIN_DIR", os.path.join(ROOT, "build/release/bin")))
 RESULTS = os.environ.get("BENCH_RESULTS", os.path.join(ROOT, "bench/RESULTS.md"))
@@ -341,24 +343,6 @@ def write_section(s, requested):
              "Samples every %d s: `%s` (not committed).\n" % (FLAT_RSS_KIB // 1024, SAMPLE_S,
                                                              os.path.relpath(s["samples"], ROOT)))
     replace_section(RESULTS, "## Soak", "\n".join(L))
-
-
-def replace_section(path, heading, text):
-    """Puts `text` (which starts with `heading`) in place of that section of
-    the Markdown file, or at its end."""
-    try:
-        old = open(path).read()
-    except OSError:
-        old = ""
-    start = old.find("\n" + heading + "\n")
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
-    else:
-        end = old.find("\n## ", start + 1)
-        rest = old[end:] if end >= 0 else "\n"
-        new = old[:start] + "\n" + text.rstrip("\n") + "\n" + rest
-    with open(path, "w") as f:
-        f.write(new)
 
 
 if __name__ == "__main__":
