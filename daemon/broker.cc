@@ -1,5 +1,6 @@
 #include "daemon/broker.h"
 
+#include <malloc.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -274,7 +275,28 @@ void Broker::Tick() {
   }
   TickGroups(now);
   MaybePublishSys(now);
+  TrimHeap(now);
   EndOfIteration();
+}
+
+// A burst (a fleet reconnecting, a replay) fills the storage queue and the
+// read and write buffers; glibc keeps what they freed. On a gateway with
+// little memory that should go back to the system once the burst is over:
+// every 30 s, when more than 8 MiB of the heap is free, malloc_trim on the
+// thread pool (it walks the free lists, which takes a while on a big heap).
+void Broker::TrimHeap(int64_t now_ms) {
+  constexpr int64_t kTrimIntervalMs = 30000;
+  constexpr size_t kTrimFreeBytes = 8u << 20;
+  if (trim_running_ || stopping_ || now_ms - trim_last_ms_ < kTrimIntervalMs) return;
+  trim_last_ms_ = now_ms;
+  trim_running_ = true;
+  trim_req_.data = this;
+  uv_queue_work(
+      &loop_, &trim_req_,
+      [](uv_work_t*) {
+        if (mallinfo2().fordblks > kTrimFreeBytes) malloc_trim(0);
+      },
+      [](uv_work_t* req, int) { static_cast<Broker*>(req->data)->trim_running_ = false; });
 }
 
 void Broker::OnSignal(uv_signal_t* s, int signum) {

@@ -394,6 +394,12 @@ class Broker {
     uint64_t in = 0, out = 0;
   };
   RateSample rate_prev_, rate_cur_;
+  // Returning freed heap to the system (TrimHeap): when it last ran, and
+  // whether a run is on the thread pool now.
+  int64_t trim_last_ms_ = 0;
+  bool trim_running_ = false;
+  uv_work_t trim_req_{};
+  void TrimHeap(int64_t now_ms);
   struct {
     int64_t last_ms = 0;
     uint64_t messages_in = 0, messages_out = 0;  // at last_ms, for the rates
