@@ -323,7 +323,8 @@ def section(results, started, load):
             cmd = r["mosquitto_direct_command"].split()
             cmd[cmd.index("--port") + 1] = "PORT"
             L.append("Mosquitto direct QoS 1 ingest in the same run, same broker (`loadgen %s`): "
-                     "%d msgs/s; the drain reached %.0f%% of it (target: 90%%).\n"
+                     "%d msgs/s; the drain reached %.0f%% of it (target: 90%%). Where the time goes "
+                     "(Paho C as Debian builds it): README, \"What it does not do yet\".\n"
                      % (" ".join(cmd), r["mosquitto_direct_qos1_per_s"], 100 * ratio))
         if r.get("kind") == "peer" and r.get("records_per_s"):
             L.append("Peer target: 1,000,000 records/s over loopback. Measured: %s records/s end to end "
