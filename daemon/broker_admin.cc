@@ -1,6 +1,8 @@
 // The admin API's content: Prometheus metrics, health, and JSON views of
 // streams, clients and exporters. The HTTP part is admin_http.cc.
 #include <nlohmann/json.hpp>
+
+#include <charconv>
 #include <sstream>
 
 #include "daemon/broker.h"
@@ -18,7 +20,11 @@ class MetricsWriter {
   void Value(const std::string& name, double v, const std::string& labels = "") {
     os_ << name;
     if (!labels.empty()) os_ << '{' << labels << '}';
-    os_ << ' ' << v << '\n';
+    // Shortest text that reads back as the same double: counters past a
+    // million keep every digit (an ostream's default 6 digits would not).
+    char num[64];
+    auto res = std::to_chars(num, num + sizeof num, v);
+    os_ << ' ' << std::string_view(num, static_cast<size_t>(res.ptr - num)) << '\n';
   }
   void Counter(const char* name, const char* help, double v) {
     Family(name, "counter", help);

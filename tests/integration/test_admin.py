@@ -34,6 +34,8 @@ class Admin(DaemonTest):
         self.assertIn("tributary_messages_received_total 5", text)
         self.assertIn('tributary_stream_messages_in_total{stream="telemetry"} 5', text)
         self.assertIn("tributary_storage_commit_duration_seconds_bucket", text)
+        # Large values keep every digit (the default 1 GiB budget, not 1.07374e+09).
+        self.assertIn("tributary_storage_budget_bytes 1073741824\n", text)
         promtool = shutil.which("promtool")
         self.assertIsNotNone(promtool, "promtool (Debian package prometheus) is required")
         p = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
