@@ -196,6 +196,9 @@ class Broker {
     std::vector<uint32_t> counts;
     std::vector<PendingRecord> records;
     std::vector<ReplicaAck> replicas;
+    // (connection, ack seq): PUBRECs of persistent sessions that wait for this
+    // batch, which stores their packet ids (sessions.cc, PersistQos2Ids).
+    std::vector<std::pair<uint64_t, uint64_t>> qos2_acks;
   };
   // Routes an accepted application message: into its stream (delivered and
   // acked after commit) or straight to subscribers. Returns false when the
@@ -209,8 +212,13 @@ class Broker {
                     mqtt::ReasonCode rc = mqtt::ReasonCode::kSuccess);
   void CompleteAck(Connection* c, uint64_t seq, mqtt::ReasonCode rc);
   // An inbound QoS 2 message is stored or delivered: a resend of its packet id
-  // is now a duplicate until PUBREL [MQTT-4.3.3-9].
-  void RememberQos2(SubscriberId session, uint16_t packet_id);
+  // is now a duplicate until PUBREL [MQTT-4.3.3-9]. True when the session is
+  // persistent: the id must be stored too before the PUBREC goes out, so that
+  // a resend after a crash is still recognised.
+  bool RememberQos2(SubscriberId session, uint16_t packet_id);
+  void MarkQos2Dirty(Session* s);
+  // Writes the QoS 2 id sets of the sessions marked dirty into batch_.
+  void PersistQos2Ids();
   void SendReadyAcks(Connection* c);
   void SubmitPending();
   void ProcessCompletions();
@@ -300,6 +308,7 @@ class Broker {
   void DestroySession(Session* s, bool forget_persisted);
   void Detach(Session* s, bool publish_will_now);
   void PersistSession(Session* s);
+  std::vector<SubscriberId> qos2_dirty_;  // sessions for PersistQos2Ids
   void PersistCursors(Session* s);
   void LoadSessions();
   void LoadRetained();

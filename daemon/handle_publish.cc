@@ -93,6 +93,16 @@ void Broker::HandlePublish(Connection* c, uint8_t flags, std::string_view body) 
       QueueAck(c, mqtt::PacketType::kPubrec, p.packet_id, true);
       return;
     }
+    if (s->qos2_restored.erase(p.packet_id)) {
+      MarkQos2Dirty(s);
+      if (p.dup) {
+        // Stored before a restart, PUBREC perhaps lost with it: a duplicate.
+        s->qos2_in.insert(p.packet_id);
+        QueueAck(c, mqtt::PacketType::kPubrec, p.packet_id, true);
+        return;
+      }
+      // DUP not set: a new message that reuses a released id.
+    }
     ack_seq = QueueAck(c, mqtt::PacketType::kPubrec, p.packet_id, false);
   }
   Ingest(c, p, topic, ack_seq);

@@ -132,6 +132,7 @@ void Broker::Ingest(Connection* c, const mqtt::Publish& p, std::string_view topi
 }
 
 void Broker::SubmitPending() {
+  PersistQos2Ids();
   if (batch_.empty() || !log_) return;
   pending_.token = next_token_++;
   bool ok = log_->Submit(std::move(batch_), pending_.token);
@@ -195,7 +196,15 @@ void Broker::ApplyCompletion(const storage::Completion& done, PendingBatch& batc
         SendDisconnect(c, mqtt::ReasonCode::kUnspecifiedError, "storage failure");
       }
     }
+    for (const auto& [conn_id, seq] : batch.qos2_acks) {
+      if (Connection* c = FindConnection(conn_id)) {
+        SendDisconnect(c, mqtt::ReasonCode::kUnspecifiedError, "storage failure");
+      }
+    }
     return;
+  }
+  for (const auto& [conn_id, seq] : batch.qos2_acks) {
+    if (Connection* c = FindConnection(conn_id)) CompleteAck(c, seq, mqtt::ReasonCode::kSuccess);
   }
   if (storage_failed_) LOG_NOTICE("storage commits work again; acknowledging and ready");
   storage_failed_ = false;
@@ -208,10 +217,12 @@ void Broker::ApplyCompletion(const storage::Completion& done, PendingBatch& batc
     const storage::Completion::Segment* seg =
         r.segment < done.segments.size() ? &done.segments[r.segment] : nullptr;
     bool stored = seg && seg->error == storage::Error::kOk;
-    if (stored && r.qos == 2 && r.ack_seq) RememberQos2(r.session, r.packet_id);
+    const bool id_pending = stored && r.qos == 2 && r.ack_seq && RememberQos2(r.session, r.packet_id);
     Connection* c = r.ack_seq ? FindConnection(r.conn_id) : nullptr;
     if (c) {
-      if (stored) {
+      if (id_pending) {
+        pending_.qos2_acks.emplace_back(r.conn_id, r.ack_seq);  // PUBREC once the id is stored
+      } else if (stored) {
         CompleteAck(c, r.ack_seq, mqtt::ReasonCode::kSuccess);
       } else if (c->version == mqtt::Version::k5) {
         CompleteAck(c, r.ack_seq, mqtt::ReasonCode::kQuotaExceeded);  // on_full = reject
@@ -249,9 +260,14 @@ void Broker::CompleteAck(Connection* c, uint64_t seq, mqtt::ReasonCode rc) {
   SendReadyAcks(c);
 }
 
-void Broker::RememberQos2(SubscriberId session, uint16_t packet_id) {
+bool Broker::RememberQos2(SubscriberId session, uint16_t packet_id) {
   auto it = sessions_by_id_.find(session);
-  if (it != sessions_by_id_.end()) it->second->qos2_in.insert(packet_id);
+  if (it == sessions_by_id_.end()) return false;
+  Session* s = it->second;
+  s->qos2_in.insert(packet_id);
+  if (!s->persistent()) return false;
+  MarkQos2Dirty(s);
+  return true;
 }
 
 void Broker::SendReadyAcks(Connection* c) {

@@ -88,6 +88,11 @@ struct Session {
   std::list<OutFlight> inflight;  // send order
   std::list<Delivery> queue;      // waiting for window space or a connection
   std::unordered_set<uint16_t> qos2_in;  // inbound QoS 2 ids awaiting PUBREL
+  // Ids awaiting PUBREL read back from storage after a restart. Only a resend
+  // (DUP set) matches one: the PUBREL that released it may have come after
+  // the last write of the set, so a new message may reuse the id.
+  std::unordered_set<uint16_t> qos2_restored;
+  bool qos2_dirty = false;  // the stored id set is behind (Broker::PersistQos2Ids)
   std::unordered_map<uint64_t, Position> positions;
   bool positions_dirty = false;  // cursors changed since last persisted
   std::vector<uint32_t> groups;  // consumer groups it is a live member of (ids)

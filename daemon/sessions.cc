@@ -2,6 +2,8 @@
 // the `sessions` table, stream positions as cursors), expiry and wills.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "daemon/broker.h"
 #include "platform/clock.h"
 #include "platform/log.h"
@@ -132,8 +134,30 @@ void Broker::PersistSession(Session* s) {
                     {"cr", sub.options.check_read}});
   }
   j["subs"] = subs;
+  if (!s->qos2_in.empty() || !s->qos2_restored.empty()) {
+    std::vector<uint16_t> ids(s->qos2_in.begin(), s->qos2_in.end());
+    ids.insert(ids.end(), s->qos2_restored.begin(), s->qos2_restored.end());
+    std::sort(ids.begin(), ids.end());
+    j["q2"] = ids;
+  }
   batch_.PutSession(s->client_id, j.dump());
   s->stored = true;
+  s->qos2_dirty = false;
+}
+
+void Broker::MarkQos2Dirty(Session* s) {
+  if (s->qos2_dirty || !s->persistent()) return;
+  s->qos2_dirty = true;
+  qos2_dirty_.push_back(s->id);
+}
+
+// Once per submission, so a publisher's burst costs one session write.
+void Broker::PersistQos2Ids() {
+  for (SubscriberId id : qos2_dirty_) {
+    auto it = sessions_by_id_.find(id);
+    if (it != sessions_by_id_.end() && it->second->qos2_dirty) PersistSession(it->second);
+  }
+  qos2_dirty_.clear();
 }
 
 void Broker::PersistCursors(Session* s) {
@@ -170,6 +194,12 @@ void Broker::LoadSessions() {
     s->anonymous = !j.value("auth", false);
     s->offline_since_ms = clock::MonoMs();
     s->stored = true;
+    if (j.contains("q2") && j["q2"].is_array()) {
+      for (const auto& e : j["q2"]) {
+        if (e.is_number_unsigned() && e.get<uint64_t>() >= 1 && e.get<uint64_t>() <= 65535)
+          s->qos2_restored.insert(static_cast<uint16_t>(e.get<uint64_t>()));
+      }
+    }
     if (j.contains("subs") && j["subs"].is_array()) {
       for (const auto& e : j["subs"]) {
         if (!e.is_object()) continue;

@@ -236,6 +236,15 @@ def replay_all(d, stream, topic_filter, timeout=300, client_id="replay-reader"):
     order. Waits until each partition's end offset (from /v1/streams, read
     first) has been reached."""
     want = expected_records(d, stream)
+    # Publishers that just stopped may still have messages on their way into
+    # a commit: read on once the end offsets hold still.
+    settle = time.monotonic() + 30
+    while time.monotonic() < settle:
+        time.sleep(0.5)
+        again = expected_records(d, stream)
+        if again == want:
+            break
+        want = again
     total = sum(end - start for start, end in want.values())
     c = RawClient(d.port, 5, timeout=30)
     c.connect(client_id, clean=True)

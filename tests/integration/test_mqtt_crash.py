@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from harness import PUBACK, Closed, MqttTest, RawClient
+from harness import PUBACK, PUBCOMP, PUBREC, PUBREL, Closed, MqttTest, RawClient
 
 V311, V5 = 4, 5
 WINDOW = 32  # below the default receive maximum (64)
@@ -107,6 +107,57 @@ class Crash(MqttTest):
         # sync = "none" skips fsync, but a committed LMDB transaction is in the page
         # cache: a process crash (not a power cut) loses nothing acknowledged.
         self._crash("none")
+
+    def test_qos2_resend_after_sigkill_is_not_stored_twice(self):
+        """A persistent session's QoS 2 packet ids awaiting PUBREL survive a
+        SIGKILL: PUBREC goes out only once the id is stored with the session, so
+        the publisher's resend (DUP) after the restart is recognised and not
+        stored again, its PUBREL completes with success, and a new message that
+        reuses a released id (DUP clear) is stored."""
+        for v in (V311, V5):
+            with self.subTest(version=v):
+                d = self.daemon()
+                d.config_text = ('[storage]\ndir = "%s"\nsync = "always"\n' % d.data_dir +
+                                 '[[stream]]\nname = "t"\nsubjects = ["q2/#"]\n')
+                d.start()
+                props = {"session_expiry": 3600} if v == V5 else None
+                pub = RawClient(d.port, v)
+                pub.connect("q2-pub", clean=False, props=props)
+                pub.send(pub.publish_packet("q2/a", b"first", qos=2, pid=7))
+                rec = pub.expect(PUBREC)
+                self.assertEqual((rec.pid, rec.rc), (7, 0))
+                # A second message released before the crash: its id may be reused.
+                pub.send(pub.publish_packet("q2/a", b"second", qos=2, pid=8))
+                self.assertEqual(pub.expect(PUBREC).pid, 8)
+                pub.send(pub.ack_packet(PUBREL, 8))
+                self.assertEqual(pub.expect(PUBCOMP).pid, 8)
+                d.proc.send_signal(signal.SIGKILL)
+                d.proc.wait(10)
+                pub.close()
+                d.start()
+                pub = RawClient(d.port, v)
+                self.assertEqual(pub.connect("q2-pub", clean=False, props=props).session_present, 1)
+                # The resend of id 7 (DUP): acknowledged, not stored again.
+                pub.send(pub.publish_packet("q2/a", b"first", qos=2, dup=True, pid=7))
+                rec = pub.expect(PUBREC)
+                self.assertEqual((rec.pid, rec.rc), (7, 0))
+                pub.send(pub.ack_packet(PUBREL, 7))
+                comp = pub.expect(PUBCOMP)
+                self.assertEqual((comp.pid, comp.rc), (7, 0))  # known: not 0x92
+                # Id 8 was released: a new message under it (DUP clear) is stored.
+                pub.send(pub.publish_packet("q2/a", b"third", qos=2, pid=8))
+                self.assertEqual(pub.expect(PUBREC).pid, 8)
+                pub.send(pub.ack_packet(PUBREL, 8))
+                self.assertEqual(pub.expect(PUBCOMP).pid, 8)
+                pub.disconnect()
+                sub = self.rawsock(d.port, v)
+                sub.connect("q2-sub-%d" % v)
+                sub.subscribe(("$replay/earliest/q2/#", 1), expect=[1])
+                got = [m.payload for m in sub.messages(3, timeout=5)]
+                self.assertEqual(got, [b"first", b"second", b"third"])
+                with self.assertRaises(AssertionError):  # and nothing more
+                    sub.messages(1, timeout=1)
+                self.assertEqual(d.stop(), 0)
 
 
 if __name__ == "__main__":
