@@ -158,6 +158,17 @@ void Broker::PersistQos2Ids() {
     if (it != sessions_by_id_.end() && it->second->qos2_dirty) PersistSession(it->second);
   }
   qos2_dirty_.clear();
+  // PUBRECs waiting for this submission need one: when their sessions were
+  // written in an earlier one, write again rather than hold them back.
+  if (batch_.empty()) {
+    for (const auto& [conn_id, seq] : pending_.qos2_acks) {
+      Connection* c = FindConnection(conn_id);
+      if (c && c->session && c->session->persistent()) {
+        PersistSession(c->session);
+        break;
+      }
+    }
+  }
 }
 
 void Broker::PersistCursors(Session* s) {
