@@ -89,8 +89,16 @@ class Connection {
   uint32_t max_packet_in = 0;
   uint32_t receive_max_in = 0;
   uint32_t inbound_unacked = 0;      // QoS 1/2 PUBLISH received and not yet acknowledged
-  std::vector<std::string> aliases_in;  // index = topic alias - 1
-  std::unordered_map<std::string, uint16_t> aliases_out;  // topic -> alias we assigned
+  // MQTT 5 topic aliases, allocated when a client first uses them.
+  struct TopicAliases {
+    std::vector<std::string> in;                     // index = topic alias - 1
+    std::unordered_map<std::string, uint16_t> out;  // topic -> alias we assigned
+  };
+  std::unique_ptr<TopicAliases> aliases;
+  TopicAliases& Aliases() {
+    if (!aliases) aliases = std::make_unique<TopicAliases>();
+    return *aliases;
+  }
   bool will_suppressed = false;  // DISCONNECT 0x00 received: no will
   bool paused = false;
   bool rate_paused = false;  // reading paused by max_publish_rate (3.1.1)

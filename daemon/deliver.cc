@@ -186,13 +186,14 @@ bool Broker::Send(Session* s, Delivery&& d, bool dup, uint16_t packet_id) {
     // [MQTT-3.3.2-11]: the first message on a topic carries topic and alias,
     // later ones only the alias.
     if (c->topic_alias_max_out > 0) {
-      auto it = c->aliases_out.find(m.topic);
-      if (it != c->aliases_out.end()) {
+      auto& aliases = c->Aliases().out;
+      auto it = aliases.find(m.topic);
+      if (it != aliases.end()) {
         out.topic_alias = it->second;
         out.topic = std::string_view();
-      } else if (c->aliases_out.size() < c->topic_alias_max_out) {
-        out.topic_alias = static_cast<uint16_t>(c->aliases_out.size() + 1);
-        c->aliases_out.emplace(m.topic, out.topic_alias);
+      } else if (aliases.size() < c->topic_alias_max_out) {
+        out.topic_alias = static_cast<uint16_t>(aliases.size() + 1);
+        aliases.emplace(m.topic, out.topic_alias);
       }
     }
   }

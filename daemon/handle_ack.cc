@@ -13,8 +13,8 @@ void Broker::HandleAck(Connection* c, mqtt::PacketType type, uint8_t flags, std:
     // Inbound QoS 2, step 2: release the packet id and complete
     // [MQTT-4.3.3-11]; an unknown id gets 0x92 in 5.0.
     // The in-flight count drops when the PUBCOMP goes out (SendReadyAcks).
-    bool known = s->qos2_in.erase(a.packet_id) > 0 || s->qos2_restored.erase(a.packet_id) > 0;
-    if (known) MarkQos2Dirty(s);  // stored lazily: see Session::qos2_restored
+    bool known = s->Qos2Release(a.packet_id);
+    if (known) MarkQos2Dirty(s);  // stored lazily: see Session::Qos2Ids::restored
     QueueAck(c, mqtt::PacketType::kPubcomp, a.packet_id, true,
              known ? mqtt::ReasonCode::kSuccess : mqtt::ReasonCode::kPacketIdentifierNotFound);
     return;

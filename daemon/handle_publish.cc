@@ -23,13 +23,14 @@ void Broker::HandlePublish(Connection* c, uint8_t flags, std::string_view body) 
       return ProtocolFailure(c, mqtt::Status(mqtt::ReasonCode::kTopicAliasInvalid,
                                              "topic alias above the maximum"));
     }
+    std::vector<std::string>& aliases = c->Aliases().in;
     if (!topic.empty()) {
-      if (c->aliases_in.size() < a) c->aliases_in.resize(a);
-      c->aliases_in[a - 1] = std::string(topic);
-    } else if (a > c->aliases_in.size() || c->aliases_in[a - 1].empty()) {
+      if (aliases.size() < a) aliases.resize(a);
+      aliases[a - 1] = std::string(topic);
+    } else if (a > aliases.size() || aliases[a - 1].empty()) {
       return ProtocolFailure(c, mqtt::ProtocolError("unknown topic alias"));  // [MQTT-3.3.4-?]
     } else {
-      topic = c->aliases_in[a - 1];
+      topic = aliases[a - 1];
     }
   } else if (topic.empty()) {
     return ProtocolFailure(c, mqtt::ProtocolError("empty topic without a topic alias"));
@@ -75,7 +76,7 @@ void Broker::HandlePublish(Connection* c, uint8_t flags, std::string_view body) 
                                                           : mqtt::ReasonCode::kSuccess;
     if (p.qos == 1) QueueAck(c, mqtt::PacketType::kPuback, p.packet_id, true, rc);
     if (p.qos == 2) {
-      if (c->version != mqtt::Version::k5) s->qos2_in.insert(p.packet_id);
+      if (c->version != mqtt::Version::k5) s->Qos2().in.insert(p.packet_id);
       QueueAck(c, mqtt::PacketType::kPubrec, p.packet_id, true, rc);
     }
     return;
@@ -84,7 +85,7 @@ void Broker::HandlePublish(Connection* c, uint8_t flags, std::string_view body) 
   if (p.qos == 1) {
     ack_seq = QueueAck(c, mqtt::PacketType::kPuback, p.packet_id, false);
   } else if (p.qos == 2) {
-    if (s->qos2_in.count(p.packet_id)) {
+    if (s->Qos2Known(p.packet_id)) {
       // A resend of a message already stored (or delivered) whose PUBREC was
       // lost: acknowledge, do not store or deliver it again [MQTT-4.3.3-9].
       // The id is remembered only once the message is safe (RememberQos2), so
@@ -93,11 +94,11 @@ void Broker::HandlePublish(Connection* c, uint8_t flags, std::string_view body) 
       QueueAck(c, mqtt::PacketType::kPubrec, p.packet_id, true);
       return;
     }
-    if (s->qos2_restored.erase(p.packet_id)) {
+    if (s->Qos2TakeRestored(p.packet_id)) {
       MarkQos2Dirty(s);
       if (p.dup) {
         // Stored before a restart, PUBREC perhaps lost with it: a duplicate.
-        s->qos2_in.insert(p.packet_id);
+        s->Qos2().in.insert(p.packet_id);
         QueueAck(c, mqtt::PacketType::kPubrec, p.packet_id, true);
         return;
       }

@@ -264,7 +264,7 @@ bool Broker::RememberQos2(SubscriberId session, uint16_t packet_id) {
   auto it = sessions_by_id_.find(session);
   if (it == sessions_by_id_.end()) return false;
   Session* s = it->second;
-  s->qos2_in.insert(packet_id);
+  s->Qos2().in.insert(packet_id);
   if (!s->persistent()) return false;
   MarkQos2Dirty(s);
   return true;

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <list>
 #include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -87,12 +88,27 @@ struct Session {
   // allocates on construction).
   std::list<OutFlight> inflight;  // send order
   std::list<Delivery> queue;      // waiting for window space or a connection
-  std::unordered_set<uint16_t> qos2_in;  // inbound QoS 2 ids awaiting PUBREL
-  // Ids awaiting PUBREL read back from storage after a restart. Only a resend
-  // (DUP set) matches one: the PUBREL that released it may have come after
-  // the last write of the set, so a new message may reuse the id.
-  std::unordered_set<uint16_t> qos2_restored;
+  // Inbound QoS 2 packet ids awaiting PUBREL, allocated by the first QoS 2
+  // PUBLISH (most sessions never see one).
+  struct Qos2Ids {
+    std::unordered_set<uint16_t> in;
+    // Read back from storage after a restart. Only a resend (DUP set) matches
+    // one: the PUBREL that released it may have come after the last write of
+    // the set, so a new message may reuse the id.
+    std::unordered_set<uint16_t> restored;
+  };
+  std::unique_ptr<Qos2Ids> qos2;
   bool qos2_dirty = false;  // the stored id set is behind (Broker::PersistQos2Ids)
+  Qos2Ids& Qos2() {
+    if (!qos2) qos2 = std::make_unique<Qos2Ids>();
+    return *qos2;
+  }
+  bool Qos2Known(uint16_t id) const { return qos2 && qos2->in.count(id) > 0; }
+  bool Qos2TakeRestored(uint16_t id) { return qos2 && qos2->restored.erase(id) > 0; }
+  // PUBREL: forgets the id; false when it was not known.
+  bool Qos2Release(uint16_t id) {
+    return qos2 && (qos2->in.erase(id) > 0 || qos2->restored.erase(id) > 0);
+  }
   std::unordered_map<uint64_t, Position> positions;
   bool positions_dirty = false;  // cursors changed since last persisted
   std::vector<uint32_t> groups;  // consumer groups it is a live member of (ids)

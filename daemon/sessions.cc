@@ -134,9 +134,9 @@ void Broker::PersistSession(Session* s) {
                     {"cr", sub.options.check_read}});
   }
   j["subs"] = subs;
-  if (!s->qos2_in.empty() || !s->qos2_restored.empty()) {
-    std::vector<uint16_t> ids(s->qos2_in.begin(), s->qos2_in.end());
-    ids.insert(ids.end(), s->qos2_restored.begin(), s->qos2_restored.end());
+  if (s->qos2 && (!s->qos2->in.empty() || !s->qos2->restored.empty())) {
+    std::vector<uint16_t> ids(s->qos2->in.begin(), s->qos2->in.end());
+    ids.insert(ids.end(), s->qos2->restored.begin(), s->qos2->restored.end());
     std::sort(ids.begin(), ids.end());
     j["q2"] = ids;
   }
@@ -208,7 +208,7 @@ void Broker::LoadSessions() {
     if (j.contains("q2") && j["q2"].is_array()) {
       for (const auto& e : j["q2"]) {
         if (e.is_number_unsigned() && e.get<uint64_t>() >= 1 && e.get<uint64_t>() <= 65535)
-          s->qos2_restored.insert(static_cast<uint16_t>(e.get<uint64_t>()));
+          s->Qos2().restored.insert(static_cast<uint16_t>(e.get<uint64_t>()));
       }
     }
     if (j.contains("subs") && j["subs"].is_array()) {
