@@ -340,6 +340,10 @@ void Broker::BeginShutdown(const char* why) {
   SubmitPending();
   if (log_) log_->Flush();
   ProcessCompletions();
+  // QoS 2 messages committed just now: store their packet ids too, so that
+  // the clients' resends after the restart are recognised.
+  SubmitPending();
+  if (log_) log_->Flush();
   // The Log itself closes in ~Broker, after thread-pool reads have finished.
   FinishShutdown();
 }
