@@ -150,9 +150,10 @@ class Connect(MqttTest):
         disc = c.expect_close(6)
         elapsed = time.monotonic() - t0
         # [MQTT-3.1.2-24]: closed after 1.5 x keep-alive without a packet; allow
-        # timer granularity up to 3 s, and not before ~1.5 s (measured from CONNACK).
+        # the 0.5 s tick plus scheduling on a loaded machine (ASan build) up to
+        # 4 s, and not before ~1.5 s (measured from CONNACK).
         self.assertGreaterEqual(elapsed, 1.3)
-        self.assertLessEqual(elapsed, 3.0)
+        self.assertLessEqual(elapsed, 4.0)
         return disc
 
     def test_v311_keepalive_silent_client_closed(self):
@@ -209,7 +210,7 @@ class Connect(MqttTest):
         t0 = time.monotonic()
         self.assertIsNone(silent.expect_close(5))
         self.assertIsNone(partial.expect_close(5))
-        self.assertLessEqual(time.monotonic() - t0, 3.5)
+        self.assertLessEqual(time.monotonic() - t0, 4.5)  # 1 s + tick + a loaded machine
         # A client that completes CONNECT in time is not affected.
         ok = self.client(d.port, V5, "in-time", keepalive=60)
         time.sleep(1.5)
