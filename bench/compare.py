@@ -570,11 +570,11 @@ def write_results(rows, records, started, elapsed, mach, storage_out, raw_path):
         L.append("```\n" + storage_out.rstrip() + "\n```\n")
     text = "\n".join(L)
     with open(RESULTS, "w") as f:
-        f.write(text + kept_sections(RESULTS, ("## Soak",)))
+        f.write(text + kept_sections(RESULTS, ("## Soak", "## Fuzzing")))
 
 
 def kept_sections(path, headings):
-    """Sections other scripts write into RESULTS.md (make soak), kept as they are."""
+    """Sections other scripts write into RESULTS.md (make soak, make fuzz), kept as they are."""
     try:
         old = open(path).read()
     except OSError:

@@ -48,6 +48,7 @@
 #include "daemon/mqtt/publish.h"
 #include "daemon/mqtt/subscribe.h"
 #include "daemon/replay.h"
+#include "daemon/replicate_wire.h"
 #include "daemon/retained_tree.h"
 #include "daemon/session.h"
 #include "daemon/stream_router.h"
@@ -78,13 +79,6 @@ struct BrokerStats {
   uint64_t replication_duplicates = 0;  // $replicate messages acked at once: already stored
   uint64_t replication_refused = 0;     // $replicate messages acked with an error
   uint64_t storage_failures = 0;        // storage submissions that failed (nothing of them acked)
-};
-
-// One stored batch in a $replicate message (replicate.cc): a view into it.
-struct ReplicaFrame {
-  uint64_t base = 0;
-  uint32_t count = 0;
-  std::string_view bytes;
 };
 
 class Broker {

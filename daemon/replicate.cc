@@ -9,106 +9,16 @@
 //
 // Thread: loop only. Creating a stream is a storage transaction, so it runs
 // on libuv's thread pool while the messages for that stream wait here.
-#include <cstring>
-
 #include "daemon/broker.h"
+#include "daemon/replicate_wire.h"
 #include "platform/log.h"
 
 namespace trib {
 namespace {
 
-constexpr std::string_view kReplicatePrefix = "$replicate/";
-constexpr size_t kMaxOrigin = 64;
-constexpr size_t kMaxStream = 64;
-constexpr uint32_t kMaxPartitions = 1024;
-constexpr size_t kFrameHeader = 8;  // base offset, u64 big-endian, before each batch
-constexpr size_t kBatchHeader = 32;
 // Pending segments of replicated batches carry this key: no (stream,
 // partition) of ordinary appends has it, so Ingest never merges into them.
 constexpr uint64_t kReplicaSegmentKey = ~uint64_t{0};
-
-struct Target {
-  std::string_view origin, stream;
-  uint32_t partition = 0;
-};
-
-bool ValidOrigin(std::string_view s) {  // node_id rules (config.cc), bounded
-  if (s.empty() || s.size() > kMaxOrigin || s[0] == '$') return false;
-  for (char ch : s) {
-    if (ch == '/' || ch == '+' || ch == '#' || ch == '.' || static_cast<unsigned char>(ch) <= ' ')
-      return false;
-  }
-  return true;
-}
-
-bool ValidStream(std::string_view s) {  // stream name rules (config.cc)
-  if (s.empty() || s.size() > kMaxStream) return false;
-  for (char ch : s) {
-    if (!isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-') return false;
-  }
-  return true;
-}
-
-bool ParseNumber(std::string_view s, uint64_t max, uint64_t* out) {
-  if (s.empty() || s.size() > 10) return false;
-  uint64_t v = 0;
-  for (char ch : s) {
-    if (ch < '0' || ch > '9') return false;
-    v = v * 10 + static_cast<uint64_t>(ch - '0');
-  }
-  if (v > max) return false;
-  *out = v;
-  return true;
-}
-
-bool ParseTopic(std::string_view topic, Target* t) {
-  std::string_view rest = topic.substr(kReplicatePrefix.size());
-  size_t a = rest.find('/');
-  if (a == std::string_view::npos) return false;
-  size_t b = rest.find('/', a + 1);
-  if (b == std::string_view::npos || rest.find('/', b + 1) != std::string_view::npos) return false;
-  t->origin = rest.substr(0, a);
-  t->stream = rest.substr(a + 1, b - a - 1);
-  uint64_t p = 0;
-  if (!ValidOrigin(t->origin) || !ValidStream(t->stream) ||
-      !ParseNumber(rest.substr(b + 1), kMaxPartitions - 1, &p))
-    return false;
-  t->partition = static_cast<uint32_t>(p);
-  return true;
-}
-
-uint64_t GetBE64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-uint32_t GetLE32(const char* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
-// Splits the payload into frames. Only the framing is checked here; the
-// storage writer checks each batch (magic, lengths, CRC, records).
-bool SplitFrames(std::string_view payload, std::vector<ReplicaFrame>* out) {
-  out->clear();
-  while (!payload.empty()) {
-    if (payload.size() < kFrameHeader + kBatchHeader) return false;
-    const char* p = payload.data();
-    const uint64_t body = GetLE32(p + kFrameHeader + 16);
-    const uint64_t len = kBatchHeader + body;
-    if (len > payload.size() - kFrameHeader) return false;
-    ReplicaFrame f;
-    f.base = GetBE64(p);
-    f.count = GetLE32(p + kFrameHeader + 4);
-    f.bytes = payload.substr(kFrameHeader, len);
-    if (f.count == 0 || f.base > UINT64_MAX - f.count) return false;
-    if (!out->empty() && f.base < out->back().base + out->back().count) return false;
-    out->push_back(f);
-    payload.remove_prefix(kFrameHeader + len);
-  }
-  return !out->empty();
-}
 
 }  // namespace
 
@@ -177,15 +87,15 @@ void Broker::HandleReplicate(Connection* c, const mqtt::Publish& p, std::string_
                          "replication is off here ([replication] enabled = false)", topic);
   if (!AllowPublish(c->session, topic))
     return RefuseReplica(c, seq, mqtt::ReasonCode::kNotAuthorized, "denied by the ACL", topic);
-  Target t;
-  if (!ParseTopic(topic, &t))
+  ReplicaTarget t;
+  if (!ParseReplicaTopic(topic, &t))
     return RefuseReplica(c, seq, mqtt::ReasonCode::kTopicNameInvalid,
                          "expected $replicate/<origin>/<stream>/<partition>", topic);
   uint64_t partitions = 0;
   bool have_count = false;
   for (const mqtt::UserProperty& u : p.props.user_properties) {
     if (u.name == "tributary-partitions")
-      have_count = ParseNumber(u.value, kMaxPartitions, &partitions) && partitions > 0;
+      have_count = ParseNumber(u.value, kMaxReplicaPartitions, &partitions) && partitions > 0;
   }
   if (!have_count)
     return RefuseReplica(c, seq, mqtt::ReasonCode::kImplementationSpecificError,
@@ -193,7 +103,7 @@ void Broker::HandleReplicate(Connection* c, const mqtt::Publish& p, std::string_
   if (t.partition >= partitions)
     return RefuseReplica(c, seq, mqtt::ReasonCode::kPayloadFormatInvalid,
                          "partition out of the announced partition count", topic);
-  if (!SplitFrames(p.payload, &frames_))
+  if (!SplitReplicaFrames(p.payload, &frames_))
     return RefuseReplica(c, seq, mqtt::ReasonCode::kPayloadFormatInvalid,
                          "payload is not a sequence of stored batches", topic);
 
@@ -282,7 +192,7 @@ void Broker::FinishReplicaStream(const std::string& name,
     if (!r.ok()) {
       RefuseReplica(c, m.ack_seq, mqtt::ReasonCode::kImplementationSpecificError,
                     "the stream could not be created", topic);
-    } else if (SplitFrames(m.payload, &frames_)) {
+    } else if (SplitReplicaFrames(m.payload, &frames_)) {
       AppendReplica(c, m.ack_seq, rs->id, m.partition);
     }
   }

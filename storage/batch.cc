@@ -92,6 +92,7 @@ const char* CheckBatch(const void* value, size_t size, BatchHeader* h, bool veri
   if (size - kBatchHeaderBytes != h->body_len) return "body length mismatch";
   if (h->count == 0) return "empty batch";
   if (h->raw_len > kMaxRawBody) return "raw length too large";
+  if (h->count > h->raw_len / kMinRecordBytes) return "more records than the body can hold";
   if ((h->flags & kCompressionMask) == 0 && h->raw_len != h->body_len) return "raw length mismatch";
   if (!verify_crc) return nullptr;
   uint32_t crc = Crc32cExtend(0, p, 24);
@@ -131,18 +132,39 @@ void EncodeBatch(char* dst, std::span<const Chunk> chunks, uint32_t count, int64
   Put32(dst + 24, Crc32cExtend(crc, body, len));
 }
 
-const char* ValidateBatch(std::string_view value, BatchHeader* h, std::string* scratch) {
-  if (const char* why = CheckBatch(value.data(), value.size(), h)) return why;
+namespace {
+
+// CheckBatch with the CRC, BatchBody, then every record; appends the records
+// to *out unless it is null. Returns nullptr or why the batch is corrupt.
+const char* DecodeRecords(const void* data, size_t size, BatchHeader* h, std::string* scratch,
+                          std::vector<RecordView>* out) {
+  if (const char* why = CheckBatch(data, size, h)) return why;
   std::string_view body;
-  if (const char* why = BatchBody(value.data(), *h, scratch, &body)) return why;
+  if (const char* why = BatchBody(data, *h, scratch, &body)) return why;
   RecordReader reader(body);
   RecordView v;
   uint32_t n = 0;
-  while (n <= h->count && reader.Next(&v)) n++;
+  if (out != nullptr) out->reserve(h->count);
+  while (n <= h->count && reader.Next(&v)) {
+    if (out != nullptr) out->push_back(v);
+    n++;
+  }
   if (reader.failed()) return "malformed record";
   if (n != h->count || reader.position() != body.data() + body.size())
     return "record count mismatch";
   return nullptr;
+}
+
+}  // namespace
+
+const char* ValidateBatch(std::string_view value, BatchHeader* h, std::string* scratch) {
+  return DecodeRecords(value.data(), value.size(), h, scratch, nullptr);
+}
+
+const char* DecodeBatch(const void* data, size_t size, BatchHeader* h, std::string* scratch,
+                        std::vector<RecordView>* out) {
+  out->clear();
+  return DecodeRecords(data, size, h, scratch, out);
 }
 
 bool TrimBatch(std::string_view value, uint32_t skip, Compressor* zstd, std::string* out) {
@@ -161,10 +183,10 @@ bool TrimBatch(std::string_view value, uint32_t skip, Compressor* zstd, std::str
   int64_t first_ts = 0;
   uint32_t n = 0;
   while (reader.Next(&v)) {
-    const int64_t ts = h.first_ts + v.ts_delta;
+    const int64_t ts = RecordTime(h.first_ts, v.ts_delta);
     if (n == 0) first_ts = ts;
     RecordIn r{v.key, v.topic, v.payload, v.properties, v.qos, v.retain};
-    AppendRecord(&raw, r, ts - first_ts);
+    AppendRecord(&raw, r, RecordDelta(ts, first_ts));
     n++;
   }
   if (reader.failed() || n != h.count - skip) return false;

@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "storage/log.h"
 
@@ -23,6 +24,10 @@ constexpr uint8_t kFlagZstd = 1;
 constexpr uint8_t kCompressionMask = 3;
 constexpr uint32_t kMaxRawBody = uint32_t{1} << 30;    // a decoder refuses more
 constexpr size_t kMaxRecordBytes = size_t{256} << 20;  // the MQTT packet limit
+// The smallest record: its length, attributes, timestamp delta and four empty
+// fields, one byte each. A header claiming more records than its raw body can
+// hold at this size is corrupt (readers size their record lists by the count).
+constexpr size_t kMinRecordBytes = 7;
 
 // LEB128 varints (at most 10 bytes) and zigzag for signed values.
 inline size_t VarintLength(uint64_t v) {
@@ -61,6 +66,16 @@ inline uint64_t ZigZag(int64_t v) {
 }
 inline int64_t UnZigZag(uint64_t v) {
   return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
+}
+
+// A record's timestamp: its batch's first timestamp plus its delta. Neither
+// is bounded (a peer's batch may carry any values), so the sum wraps modulo
+// 2^64 rather than overflow; RecordDelta is its inverse.
+inline int64_t RecordTime(int64_t first_ts, int64_t delta) {
+  return static_cast<int64_t>(static_cast<uint64_t>(first_ts) + static_cast<uint64_t>(delta));
+}
+inline int64_t RecordDelta(int64_t ts, int64_t first_ts) {
+  return static_cast<int64_t>(static_cast<uint64_t>(ts) - static_cast<uint64_t>(first_ts));
 }
 
 // Appends one record in the raw-body encoding with the given timestamp delta.
@@ -135,6 +150,11 @@ struct RecordView {
 // Bytes of the record starting at p (length prefix included), or 0 when its
 // length prefix is malformed or passes `end`.
 size_t RecordSpan(const char* p, const char* end);
+
+// Decodes a whole batch as ValidateBatch checks it, into `out` (views into the
+// value or *scratch). Returns nullptr or why the batch is corrupt.
+const char* DecodeBatch(const void* data, size_t size, BatchHeader* h, std::string* scratch,
+                        std::vector<RecordView>* out);
 
 // Walks the records of a raw body. Next() returns false at the end or on the
 // first malformed record; failed() tells which.

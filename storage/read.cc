@@ -58,24 +58,6 @@ class BatchCursor {
   MDB_val k_{}, v_{};
 };
 
-// Decodes a whole batch into `out` (views into the value or *scratch).
-// Returns nullptr or why the batch is corrupt.
-const char* DecodeBatch(const void* data, size_t size, BatchHeader* h, std::string* scratch,
-                        std::vector<RecordView>* out) {
-  out->clear();
-  if (const char* why = CheckBatch(data, size, h)) return why;
-  std::string_view body;
-  if (const char* why = BatchBody(data, *h, scratch, &body)) return why;
-  RecordReader reader(body);
-  RecordView r;
-  out->reserve(h->count);
-  while (out->size() <= h->count && reader.Next(&r)) out->push_back(r);
-  if (reader.failed()) return "malformed record";
-  if (out->size() != h->count || reader.position() != body.data() + body.size())
-    return "record count mismatch";
-  return nullptr;
-}
-
 struct Placed {  // a record copied into the result buffer
   uint64_t offset;
   int64_t ts;
@@ -136,7 +118,8 @@ class Collector {
         full_ = true;
         return nullptr;
       }
-      placed_.push_back({off, h.first_ts + v.ts_delta, out_.buffers[0].size(), v.encoded.size()});
+      placed_.push_back(
+          {off, RecordTime(h.first_ts, v.ts_delta), out_.buffers[0].size(), v.encoded.size()});
       out_.buffers[0].append(v.encoded);
       bytes_ += v.encoded.size();
       out_.next_offset = off + 1;
@@ -330,7 +313,7 @@ Result<uint64_t> Log::OffsetForTime(StreamId stream, uint32_t partition, int64_t
     BatchHeader h;
     if (DecodeBatch(data, size, &h, &scratch, &views) != nullptr) continue;  // corrupt: skip
     for (size_t i = 0; i < views.size(); i++) {
-      if (h.first_ts + views[i].ts_delta >= t_ms) return base + i;
+      if (RecordTime(h.first_ts, views[i].ts_delta) >= t_ms) return base + i;
     }
     if (rc != 0) return base + views.size();
   }

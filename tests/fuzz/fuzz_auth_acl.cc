@@ -15,14 +15,7 @@
 
 #include "daemon/auth/acl.h"
 #include "daemon/mqtt/topic.h"
-
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 using namespace trib::auth;
 

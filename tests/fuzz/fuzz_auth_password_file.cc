@@ -12,14 +12,7 @@
 #include <string_view>
 
 #include "daemon/auth/password_file.h"
-
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 using trib::auth::PasswordFile;
 

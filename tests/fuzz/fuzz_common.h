@@ -16,18 +16,11 @@
 #include <string_view>
 
 #include "daemon/mqtt/codec.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace mqtt_fuzz {
 
 using namespace trib::mqtt;
-
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (0)
 
 constexpr uint32_t kMaxPacket = 1u << 20;
 

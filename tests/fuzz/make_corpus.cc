@@ -1,16 +1,23 @@
-// Writes the seed corpus of the fuzz targets with the codec's own encoders:
+// Writes the seed corpus of the fuzz targets with the codec's and the
+// storage's own encoders:
 //   fuzz_make_corpus tests/fuzz/corpus
 // One file per seed: byte 0 picks the version (0 = 3.1.1, 1 = 5.0), then one
-// or more packets; for the topic target "<filter>\xFF<topic>". The output is
-// committed; rerun it when the packet formats change.
+// or more packets; for the topic target "<filter>\xFF<topic>"; for
+// storage_batch a flags byte and a stored batch; for replicate a flags byte,
+// a $replicate topic, 0xFF and a payload of frames. The output is committed;
+// rerun it when the packet or batch formats change. (corpus/auth_* and
+// corpus/config are written by hand: see their targets.)
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "daemon/mqtt/codec.h"
+#include "storage/batch.h"
 
 using namespace trib::mqtt;
 
@@ -238,6 +245,74 @@ void Topics(Writer& w) {
   for (const auto& p : pairs) w.Seed(std::string(p[0]) + '\xFF' + p[1]);
 }
 
+// Stored batches as the writer builds them (storage/batch.h).
+std::string PlainBatch(const std::vector<trib::storage::RecordIn>& recs,
+                       const std::vector<int64_t>& deltas, int64_t ts) {
+  using namespace trib::storage;
+  std::string body;
+  for (size_t i = 0; i < recs.size(); i++) AppendRecord(&body, recs[i], deltas[i]);
+  std::string out(kBatchHeaderBytes + body.size(), '\0');
+  const Chunk c{body.data(), body.size()};
+  EncodeBatch(out.data(), std::span<const Chunk>(&c, 1), static_cast<uint32_t>(recs.size()), ts);
+  return out;
+}
+
+std::string ZstdBatch(int records, int64_t ts) {
+  using namespace trib::storage;
+  std::string body;
+  for (int i = 0; i < records; i++) {
+    const std::string payload = "{\"temp\":" + std::to_string(20 + i % 5) + "}";
+    AppendRecord(&body, RecordIn{"dev-1", "sensors/dev-1/temp", payload, "", 1, false}, i);
+  }
+  std::string out;
+  Compressor z;
+  if (!z.Encode(body, static_cast<uint32_t>(records), ts, &out)) std::abort();
+  return out;
+}
+
+struct Batches {
+  std::string one, three, zstd, big;
+};
+
+Batches SomeBatches() {
+  using trib::storage::RecordIn;
+  static const char kProps[] = "\x01\x01\x26\x00\x01k\x00\x01v";  // format 1, user property
+  const std::string big(300, 'x');
+  Batches b;
+  b.one = PlainBatch({RecordIn{"sensor-1", "sensors/kitchen/temp", "21.5",
+                               std::string_view(kProps, sizeof kProps - 1), 1, true}},
+                     {0}, 1700000000123);
+  b.three =
+      PlainBatch({RecordIn{"", "a/b", "x", "", 0, false}, RecordIn{"k", "a/c", "", "", 2, false},
+                  RecordIn{"k", "", "yz", "", 1, true}},
+                 {0, -5, 40}, 1700000000000);
+  b.zstd = ZstdBatch(50, 1700000001000);
+  b.big = PlainBatch({RecordIn{"", "t", big, "", 0, false}}, {0}, -1);
+  return b;
+}
+
+void StorageBatches(Writer& w, const Batches& b) {
+  // Flags 0: the value as is; 3: the target fixes the body length and CRC.
+  for (const std::string* v : {&b.one, &b.three, &b.zstd, &b.big}) w.Seed('\0' + *v);
+  for (const std::string* v : {&b.three, &b.zstd}) w.Seed('\3' + *v);
+}
+
+std::string Frame(uint64_t base, const std::string& batch) {
+  std::string f(8, '\0');
+  for (int i = 0; i < 8; i++) f[i] = static_cast<char>(base >> (56 - 8 * i));
+  return f + batch;
+}
+
+void Replicates(Writer& w, const Batches& b) {
+  const std::string plain(1, '\0'), fix_crc(1, '\1'), sep(1, '\xFF');
+  w.Seed(plain + "$replicate/gw1/telemetry/0" + sep + Frame(0, b.one));
+  w.Seed(plain + "$replicate/gw-7/t_x/3" + sep + Frame(100, b.three) + Frame(103, b.zstd) +
+         Frame(200, b.big));
+  w.Seed(fix_crc + "$replicate/central/events/1023" + sep + Frame(~uint64_t{0} - 60, b.zstd));
+  w.Seed(plain + "$replicate/a.b/c/1" + sep + Frame(5, b.one));  // origin with '.': refused
+  w.Seed(plain + "1024");                                        // as a tributary-partitions value
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -254,5 +329,9 @@ int main(int argc, char** argv) {
   Acks(acks);
   ClientSide(client);
   Topics(topic);
+  Writer storage_batch{root / "storage_batch"}, replicate{root / "replicate"};
+  const Batches batches = SomeBatches();
+  StorageBatches(storage_batch, batches);
+  Replicates(replicate, batches);
   return 0;
 }

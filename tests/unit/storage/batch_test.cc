@@ -154,6 +154,59 @@ static void test_batch_decoder_survives_garbage(void**) {
   }
 }
 
+// A header may claim up to 2^32-1 records; readers size their record lists by
+// the count, so a count the raw body cannot hold is corrupt before any record
+// is read (found by fuzz_storage_batch: DecodeBatch reserved ~400 GB).
+static void test_batch_count_beyond_body_is_corrupt(void**) {
+  std::string empty;
+  AppendRecord(&empty, RecordIn{}, 0);
+  assert_int_equal(empty.size(), kMinRecordBytes);
+  const std::string body = empty + empty + empty;
+  for (uint32_t count : {4u, 0xFFFFFFFFu}) {
+    std::string value(kBatchHeaderBytes + body.size(), '\0');
+    Chunk c{body.data(), body.size()};
+    EncodeBatch(value.data(), std::span<const Chunk>(&c, 1), count, 0);  // right CRC
+    BatchHeader h;
+    assert_non_null(CheckBatch(value.data(), value.size(), &h));
+    std::string scratch;
+    std::vector<RecordView> views;
+    assert_non_null(DecodeBatch(value.data(), value.size(), &h, &scratch, &views));
+    assert_true(views.empty());
+    assert_non_null(ValidateBatch(value, &h, &scratch));
+  }
+  // Three smallest records fill the body exactly: accepted.
+  std::string value = BuildPlain({RecordIn{}, RecordIn{}, RecordIn{}}, 0);
+  BatchHeader h;
+  std::string scratch;
+  std::vector<RecordView> views;
+  assert_null(DecodeBatch(value.data(), value.size(), &h, &scratch, &views));
+  assert_int_equal(views.size(), 3);
+}
+
+// Timestamps are not bounded on the wire: first timestamp + delta wraps
+// instead of overflowing (signed overflow, found with a crafted input while
+// writing fuzz_storage_batch's TrimBatch check).
+static void test_batch_trim_wraps_timestamps(void**) {
+  const int64_t kMax = INT64_MAX;
+  std::string body;
+  AppendRecord(&body, RecordIn{"", "t", "a", "", 0, false}, 0);
+  AppendRecord(&body, RecordIn{"", "t", "b", "", 0, false}, 1);
+  std::string value(kBatchHeaderBytes + body.size(), '\0');
+  Chunk c{body.data(), body.size()};
+  EncodeBatch(value.data(), std::span<const Chunk>(&c, 1), 2, kMax);
+  Compressor z;
+  std::string trimmed;
+  assert_true(TrimBatch(value, 1, &z, &trimmed));
+  BatchHeader h;
+  std::string scratch;
+  std::vector<RecordView> views;
+  assert_null(DecodeBatch(trimmed.data(), trimmed.size(), &h, &scratch, &views));
+  assert_int_equal(views.size(), 1);
+  assert_true(views[0].payload == "b");
+  assert_true(RecordTime(h.first_ts, views[0].ts_delta) == RecordTime(kMax, 1));
+  assert_true(RecordTime(kMax, 1) == INT64_MIN && RecordDelta(INT64_MIN, kMax) == 1);
+}
+
 static void test_varint_limits(void**) {
   char buf[10];
   for (uint64_t v : {uint64_t{0}, uint64_t{127}, uint64_t{128}, uint64_t{1} << 35, ~uint64_t{0}}) {
@@ -180,6 +233,8 @@ int main() {
       cmocka_unit_test(test_batch_every_flipped_bit_is_detected),
       cmocka_unit_test(test_batch_truncated_or_extended_value_is_corrupt),
       cmocka_unit_test(test_batch_decoder_survives_garbage),
+      cmocka_unit_test(test_batch_count_beyond_body_is_corrupt),
+      cmocka_unit_test(test_batch_trim_wraps_timestamps),
       cmocka_unit_test(test_varint_limits),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
