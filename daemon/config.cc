@@ -180,15 +180,31 @@ using Replication = decltype(Config::replication);
 Setter<Config> NodeId() {
   return [](const toml::node& n, Config* c) -> std::string {
     if (!n.is_string()) return "a string";
+    // The rules of an origin on the upstream side (daemon/replicate_wire.cc,
+    // ValidOrigin): it names streams there as "<node_id>.<stream>".
+    constexpr size_t kMaxNodeId = 64;
+    auto bad = [](char ch) {
+      return ch == '/' || ch == '+' || ch == '#' || ch == '.' || static_cast<unsigned char>(ch) <= ' ';
+    };
     std::string v = n.as_string()->get();
-    if (v.empty()) {  // The built-in default: this machine's host name.
+    if (v.empty()) {
+      // The built-in default: this machine's host name, up to its first dot
+      // (gw1.example.net -> gw1), other characters that cannot be in a node
+      // id replaced by '-'.
       char host[256] = {0};
       gethostname(host, sizeof host - 1);
-      v = host[0] ? host : "tributary";
+      v = std::string(host, strnlen(host, sizeof host));
+      v = v.substr(0, v.find('.'));
+      for (char& ch : v) {
+        if (bad(ch)) ch = '-';
+      }
+      if (v.size() > kMaxNodeId) v.resize(kMaxNodeId);
+      if (v.empty() || v[0] == '$') v = "tributary";
     }
+    if (v.size() > kMaxNodeId || v[0] == '$')
+      return "at most 64 bytes, not starting with '$'";
     for (char ch : v) {
-      if (ch == '/' || ch == '+' || ch == '#' || ch == '.' || ch <= ' ')
-        return "a name without '/', '+', '#', '.' or spaces";
+      if (bad(ch)) return "a name without '/', '+', '#', '.' or spaces";
     }
     c->node_id = v;
     return "";

@@ -9,8 +9,11 @@
 //
 // Thread: loop only. Creating a stream is a storage transaction, so it runs
 // on libuv's thread pool while the messages for that stream wait here.
+#include <algorithm>
+
 #include "daemon/broker.h"
 #include "daemon/replicate_wire.h"
+#include "storage/batch.h"
 #include "platform/log.h"
 
 namespace trib {
@@ -106,6 +109,20 @@ void Broker::HandleReplicate(Connection* c, const mqtt::Publish& p, std::string_
   if (!SplitReplicaFrames(p.payload, &frames_))
     return RefuseReplica(c, seq, mqtt::ReasonCode::kPayloadFormatInvalid,
                          "payload is not a sequence of stored batches", topic);
+  // What a batch header claims decides what the writer allocates before it
+  // can check the body: a decompressed size above what this daemon accepts in
+  // one packet (batches hold 256 KiB of records, or one bigger record) or a
+  // timestamp outside [1970, year 285,000] is refused here.
+  const uint64_t max_raw = std::max<uint64_t>(storage::kMaxBatchBody, cfg_.limits.max_packet_size);
+  for (const ReplicaFrame& f : frames_) {
+    storage::BatchHeader h;
+    if (!storage::PeekHeader(f.bytes.data(), f.bytes.size(), &h) || h.raw_len > max_raw)
+      return RefuseReplica(c, seq, mqtt::ReasonCode::kPayloadFormatInvalid,
+                           "a batch decompresses to more than limits.max_packet_size", topic);
+    if (h.first_ts < 0 || h.first_ts > kMaxReplicaTimestampMs)
+      return RefuseReplica(c, seq, mqtt::ReasonCode::kPayloadFormatInvalid,
+                           "a batch's timestamp is out of range", topic);
+  }
 
   std::string name = std::string(t.origin) + "." + std::string(t.stream);
   ReplicaStream* rs = FindReplicaStream(name, static_cast<uint32_t>(partitions));

@@ -16,6 +16,9 @@ namespace trib {
 
 constexpr std::string_view kReplicatePrefix = "$replicate/";
 constexpr uint32_t kMaxReplicaPartitions = 1024;
+// A replicated batch's first timestamp must lie in [0, this] (ms; year ~285,000):
+// storage adds intervals to it and subtracts it from the clock.
+constexpr int64_t kMaxReplicaTimestampMs = int64_t{1} << 53;
 
 // Where a $replicate message goes: views into its topic.
 struct ReplicaTarget {

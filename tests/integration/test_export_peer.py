@@ -290,6 +290,14 @@ class Hostile(PeerTest):
         self.assertEqual(self.rc(peer, t, frame(3, junk)), 0x99, "CRC fine, records are not")
         self.assertEqual(self.rc(peer, t, frame(3, batch([record("x")], count=2))), 0x99)
         self.assertEqual(self.rc(peer, "$replicate/e1/tel/5", frame(3, good)), 0x99, "partition >= count")
+        self.assertEqual(self.rc(peer, t, frame(3, batch([record("x")], ts=-5))), 0x99, "time before 1970")
+        # A few bytes claiming to decompress to 1 GiB: refused before any allocation.
+        body = b"\x28\xb5\x2f\xfd" + b"\0" * 12
+        head = b"TB" + bytes([1, 1]) + struct.pack("<IqII", 1, 1700000000000, len(body), 1 << 30)
+        bomb = head + struct.pack("<II", crc32c(head + body), 0) + body
+        self.assertEqual(self.rc(peer, t, frame(3, bomb)), 0x99, "decompressed size too large")
+        wait_for(lambda: "decompresses to more than" in d.output(), 10, "the refusal logged")
+        self.assertIn("timestamp is out of range", d.output())
         self.assertEqual(self.rc(peer, t, frame(3, good), partitions=None), 0x83)
         self.assertEqual(self.rc(peer, t, frame(3, good), partitions="3"), 0x83, "count conflicts")
         self.assertEqual(self.rc(peer, "$replicate/e1/tel", frame(3, good)), 0x90)
@@ -312,7 +320,7 @@ class Hostile(PeerTest):
         watcher.no_message(0.5)
         self.assertEqual(metric(d, "tributary_replication_duplicates_total"), 1)
         self.assertEqual(metric(d, "tributary_replicated_records_total"), 4)
-        self.assertGreaterEqual(metric(d, "tributary_replication_refused_total"), 11)
+        self.assertGreaterEqual(metric(d, "tributary_replication_refused_total"), 13)
         self.assertEqual(d.stop(), 0)
         got = dump(d.data_dir, "e1.tel")
         self.assertEqual([(r["partition"], r["offset"], r["payload"]) for r in got],

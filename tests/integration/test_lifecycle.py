@@ -55,6 +55,19 @@ class Lifecycle(DaemonTest):
         self.assertIn("bad.toml:3", r.stderr)
         self.assertIn("stream[0].subjects", r.stderr)
 
+    def test_default_node_id_from_a_dotted_host_name(self):
+        # The default node_id is the host name up to its first dot; a host name
+        # such as gw1.example.net must not make the built-in default invalid.
+        d = self.daemon()
+        d.write_config()
+        probe = run(["unshare", "-u", "true"])
+        if probe.returncode != 0:
+            self.skipTest("cannot create a UTS namespace here: %s" % probe.stderr.strip())
+        r = run(["unshare", "-u", "sh", "-c", 'hostname gw1.example.net && exec "$0" --check-config "$1"',
+                 TRIBUTARYD, d.config_path()])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("configuration OK", r.stdout)
+
     def test_missing_config_file(self):
         r = run([TRIBUTARYD, "--config", "/nonexistent/t.toml"])
         self.assertEqual(r.returncode, 2)

@@ -44,6 +44,10 @@ static void test_defaults_match_design(void**) {
   assert_string_equal(c.admin.bind.c_str(), "127.0.0.1:9883");
   assert_true(c.auth.allow_anonymous);
   assert_false(c.node_id.empty());
+  // Derived from the host name, it must pass its own check (no dots even
+  // when the host name has some).
+  assert_null(strchr(c.node_id.c_str(), '.'));
+  assert_true(c.node_id.size() <= 64);
 }
 
 static void test_full_design_example_loads(void**) {
@@ -111,6 +115,13 @@ static void test_wrong_type(void**) {
               {"test.toml:2", "limits.max_inflight", "expected an integer", "\"lots\""});
   ExpectError("[auth]\nallow_anonymous = \"yes\"\n", Error::kType, {"auth.allow_anonymous", "true or false"});
   ExpectError("storage = 5\n", Error::kType, {"storage", "a table"});
+}
+
+static void test_node_id_follows_the_upstream_rules(void**) {
+  ExpectError("node_id = \"gw1.example.net\"\n", Error::kValue, {"node_id", "'.'"});
+  ExpectError("node_id = \"$gw\"\n", Error::kValue, {"node_id", "'$'"});
+  ExpectError(("node_id = \"" + std::string(65, 'g') + "\"\n").c_str(), Error::kValue,
+              {"node_id", "64 bytes"});
 }
 
 static void test_negative_and_absurd_sizes(void**) {
@@ -208,6 +219,7 @@ int main() {
       cmocka_unit_test(test_full_design_example_loads),
       cmocka_unit_test(test_unknown_key_names_line_and_key),
       cmocka_unit_test(test_wrong_type),
+      cmocka_unit_test(test_node_id_follows_the_upstream_rules),
       cmocka_unit_test(test_negative_and_absurd_sizes),
       cmocka_unit_test(test_bad_bind_address),
       cmocka_unit_test(test_duplicate_stream_name),
