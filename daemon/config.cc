@@ -194,7 +194,7 @@ Setter<Config> NodeId() {
       char host[256] = {0};
       gethostname(host, sizeof host - 1);
       v = std::string(host, strnlen(host, sizeof host));
-      v = v.substr(0, v.find('.'));
+      if (size_t dot = v.find('.'); dot != std::string::npos) v.resize(dot);
       for (char& ch : v) {
         if (bad(ch)) ch = '-';
       }
