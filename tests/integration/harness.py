@@ -734,7 +734,12 @@ class PersistentMosquitto(Mosquitto):
 class MqttCounter:
     """A persistent-session MQTT 5 subscriber (QoS 1) on a thread that records
     every PUBLISH (payload -> count, and the user properties of the first
-    copy), acknowledging each, and reconnects whenever the broker goes away."""
+    copy), acknowledging each, and reconnects whenever the broker goes away.
+
+    Its session never expires (0xFFFFFFFF): Mosquitto 2.0 ends offline sessions
+    that have a finite expiry when it shuts down (session_expiry__remove_all), so
+    a counter caught offline by a broker restart would lose what was queued
+    for it, which is not what the exporter tests measure."""
 
     def __init__(self, port, topic_filter, client_id="counter"):
         self.port, self.filter, self.client_id = port, topic_filter, client_id
@@ -743,6 +748,7 @@ class MqttCounter:
         self.topics = {}
         self.total = 0
         self.connects = 0
+        self.online = False  # connected and subscribed now
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
         self.stopped = False
@@ -759,9 +765,10 @@ class MqttCounter:
             c = None
             try:
                 c = RawClient(self.port, 5, timeout=5)
-                c.connect(self.client_id, clean=self.connects == 0, props={"session_expiry": 3600})
+                c.connect(self.client_id, clean=self.connects == 0, props={"session_expiry": 0xFFFFFFFF})
                 self.connects += 1
                 c.subscribe((self.filter, 1))
+                self.online = True
                 self.subscribed.set()
                 while not self.stopped:
                     try:
@@ -779,6 +786,7 @@ class MqttCounter:
                             self.topics[p.payload] = p.topic
                     c.ack(p)
             except (OSError, Closed, AssertionError):
+                self.online = False
                 time.sleep(0.1)
             finally:
                 if c:

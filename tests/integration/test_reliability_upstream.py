@@ -90,14 +90,17 @@ class UpstreamChaos(DaemonTest):
 
         # Flap: clean stops and starts. Each start waits for the exporter to
         # come back before the next stop, so every flap is a link loss the
-        # exporter sees (back-off alone could span several short flaps).
+        # exporter sees (back-off alone could span several short flaps), and
+        # for the collector too, so that Mosquitto never stops while the
+        # collector's session is offline (see MqttCounter).
         for i in range(5):
-            before = self.exporters(edge)[0]["reconnects"]
+            before, seen = self.exporters(edge)[0]["reconnects"], collector.connects
             up.stop()
             time.sleep(rng.uniform(0.3, 2.0))
             up.start()
-            wait_for(lambda: self.exporters(edge)[0]["reconnects"] > before, 60,
-                     "the exporter to reconnect after flap %d" % (i + 1))
+            wait_for(lambda: self.exporters(edge)[0]["reconnects"] > before and
+                     collector.connects > seen and collector.online, 60,
+                     "the exporter and the collector to reconnect after flap %d" % (i + 1))
             time.sleep(rng.uniform(0.2, 1.5))
             rss.append(rss_kib(edge.proc.pid))
         # Stall without closing: the TCP connection stays up, nothing answers.
@@ -108,6 +111,7 @@ class UpstreamChaos(DaemonTest):
         finally:
             os.kill(up.proc.pid, signal.SIGCONT)
         time.sleep(2)
+        wait_for(lambda: collector.online, 60, "the collector online before the refuse phase")
         # Refuse: nothing listens on the port.
         up.stop()
         time.sleep(rng.uniform(3, 6))
