@@ -52,7 +52,7 @@ class ExportKafkaTest(unittest.TestCase):
         print("kafka drain: %d records in %d ms (%s records/s)" % (drained["drained"], drained["ms"], drained["rate"]))
 
     def test_broker_down_and_exporter_kill_lose_nothing(self):
-        n = 60000
+        n = 40000  # well inside what the mock cluster keeps per partition
         d = self.driver("--stream", "telemetry:3", "--append", n, "--rate", 1500000)
         d.wait_status(lambda s: s.get("acked", 0) > 8000, 60, "first records acked")
         self.mock.down(1)  # partitions led by broker 1 stall; librdkafka retries
@@ -61,7 +61,7 @@ class ExportKafkaTest(unittest.TestCase):
         stalled = d.last["acked"]
         self.mock.up(1)
         self.mock.up(2)
-        d.wait_status(lambda s: s.get("acked", 0) > stalled + 15000, 60, "progress after the brokers came back")
+        d.wait_status(lambda s: s.get("acked", 0) > stalled + 10000, 60, "progress after the brokers came back")
         acked_at_kill = d.last["acked"]
         self.assertLess(acked_at_kill, n, "the kill must land mid-stream")
         d.kill()
