@@ -10,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include "daemon/mqtt/topic.h"
+#include "daemon/replicate_wire.h"
 #include "daemon/units.h"
 
 namespace trib::config {
@@ -180,12 +181,8 @@ using Replication = decltype(Config::replication);
 Setter<Config> NodeId() {
   return [](const toml::node& n, Config* c) -> std::string {
     if (!n.is_string()) return "a string";
-    // The rules of an origin on the upstream side (daemon/replicate_wire.cc,
+    // The rules of an origin on the upstream side (daemon/replicate_wire.h,
     // ValidOrigin): it names streams there as "<node_id>.<stream>".
-    constexpr size_t kMaxNodeId = 64;
-    auto bad = [](char ch) {
-      return ch == '/' || ch == '+' || ch == '#' || ch == '.' || static_cast<unsigned char>(ch) <= ' ';
-    };
     std::string v = n.as_string()->get();
     if (v.empty()) {
       // The built-in default: this machine's host name, up to its first dot
@@ -196,16 +193,13 @@ Setter<Config> NodeId() {
       v = std::string(host, strnlen(host, sizeof host));
       if (size_t dot = v.find('.'); dot != std::string::npos) v.resize(dot);
       for (char& ch : v) {
-        if (bad(ch)) ch = '-';
+        if (!ValidOriginChar(ch)) ch = '-';
       }
-      if (v.size() > kMaxNodeId) v.resize(kMaxNodeId);
+      if (v.size() > kMaxOrigin) v.resize(kMaxOrigin);
       if (v.empty() || v[0] == '$') v = "tributary";
     }
-    if (v.size() > kMaxNodeId || v[0] == '$')
-      return "at most 64 bytes, not starting with '$'";
-    for (char ch : v) {
-      if (bad(ch)) return "a name without '/', '+', '#', '.' or spaces";
-    }
+    if (!ValidOrigin(v))
+      return "at most 64 bytes, not starting with '$', without '/', '+', '#', '.' or spaces";
     c->node_id = v;
     return "";
   };

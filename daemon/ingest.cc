@@ -79,7 +79,8 @@ void Broker::Ingest(Connection* c, const mqtt::Publish& p, std::string_view topi
   if (p.retain) UpdateRetained(p, topic, msg);
   if (!captured) {
     Route(msg);
-    if (p.qos == 2) RememberQos2(origin, p.packet_id);
+    // Not stored, so its id is not worth a session write either.
+    if (p.qos == 2 && s) s->Qos2().in.insert(p.packet_id);
     if (ack_seq) CompleteAck(c, ack_seq, mqtt::ReasonCode::kSuccess);
     return;
   }

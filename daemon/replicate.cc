@@ -116,7 +116,10 @@ void Broker::HandleReplicate(Connection* c, const mqtt::Publish& p, std::string_
   const uint64_t max_raw = std::max<uint64_t>(storage::kMaxBatchBody, cfg_.limits.max_packet_size);
   for (const ReplicaFrame& f : frames_) {
     storage::BatchHeader h;
-    if (!storage::PeekHeader(f.bytes.data(), f.bytes.size(), &h) || h.raw_len > max_raw)
+    if (!storage::PeekHeader(f.bytes.data(), f.bytes.size(), &h))
+      return RefuseReplica(c, seq, mqtt::ReasonCode::kPayloadFormatInvalid,
+                           "a frame does not hold a stored batch", topic);
+    if (h.raw_len > max_raw)
       return RefuseReplica(c, seq, mqtt::ReasonCode::kPayloadFormatInvalid,
                            "a batch decompresses to more than limits.max_packet_size", topic);
     if (h.first_ts < 0 || h.first_ts > kMaxReplicaTimestampMs)

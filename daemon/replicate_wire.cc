@@ -8,7 +8,6 @@
 namespace trib {
 namespace {
 
-constexpr size_t kMaxOrigin = 64;
 constexpr size_t kMaxStream = 64;
 constexpr size_t kFrameHeader = 8;  // base offset, u64 big-endian, before each batch
 constexpr size_t kBatchHeader = 32;
@@ -25,15 +24,6 @@ uint32_t GetLE32(const char* p) {
 }
 
 }  // namespace
-
-bool ValidOrigin(std::string_view s) {
-  if (s.empty() || s.size() > kMaxOrigin || s[0] == '$') return false;
-  for (char ch : s) {
-    if (ch == '/' || ch == '+' || ch == '#' || ch == '.' || static_cast<unsigned char>(ch) <= ' ')
-      return false;
-  }
-  return true;
-}
 
 bool ValidStream(std::string_view s) {
   if (s.empty() || s.size() > kMaxStream) return false;

@@ -8,6 +8,7 @@
 // Failure: a false return; nothing here logs or throws.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -33,8 +34,20 @@ struct ReplicaFrame {
   std::string_view bytes;
 };
 
-// node_id rules (config.cc), bounded to 64 bytes.
-bool ValidOrigin(std::string_view s);
+// The node_id rules, shared by the configuration (config.cc) and the upstream
+// side: 1-64 bytes, no leading '$', none of '/', '+', '#', '.' or control
+// characters and spaces (streams upstream are named "<origin>.<stream>").
+constexpr size_t kMaxOrigin = 64;
+inline bool ValidOriginChar(char ch) {
+  return ch != '/' && ch != '+' && ch != '#' && ch != '.' && static_cast<unsigned char>(ch) > ' ';
+}
+inline bool ValidOrigin(std::string_view s) {
+  if (s.empty() || s.size() > kMaxOrigin || s[0] == '$') return false;
+  for (char ch : s) {
+    if (!ValidOriginChar(ch)) return false;
+  }
+  return true;
+}
 // Stream name rules (config.cc): 1-64 of [A-Za-z0-9_-].
 bool ValidStream(std::string_view s);
 // A decimal number of 1-10 digits, at most `max`.
