@@ -159,7 +159,8 @@ class Mosquitto:
 
     def cleanup(self):
         self.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if not getattr(self, "keep", False):  # a test kept it for a look
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 class DaemonTest(unittest.TestCase):
@@ -739,7 +740,16 @@ class MqttCounter:
     Its session never expires (0xFFFFFFFF): Mosquitto 2.0 ends offline sessions
     that have a finite expiry when it shuts down (session_expiry__remove_all), so
     a counter caught offline by a broker restart would lose what was queued
-    for it, which is not what the exporter tests measure."""
+    for it, which is not what the exporter tests measure.
+
+    Every CONNECT, the first included, has clean start 0 (each test runs its own
+    broker, so there is no old session to resume). Mosquitto 2.0 saves a session
+    at shutdown only if its last CONNECT had clean start 0 (persist__client_save),
+    whatever its expiry: with clean start 1 on the first connection, the first
+    broker restart silently dropped the subscription and every message queued
+    or in flight to the counter. `sessions_lost` counts reconnections that did
+    not find the session (CONNACK session present 0), so a test can assert
+    that the broker under it kept its side."""
 
     def __init__(self, port, topic_filter, client_id="counter"):
         self.port, self.filter, self.client_id = port, topic_filter, client_id
@@ -748,7 +758,9 @@ class MqttCounter:
         self.topics = {}
         self.total = 0
         self.connects = 0
+        self.sessions_lost = 0
         self.online = False  # connected and subscribed now
+        self.paused = threading.Event()  # set: reads nothing (the broker queues for it)
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
         self.stopped = False
@@ -765,12 +777,17 @@ class MqttCounter:
             c = None
             try:
                 c = RawClient(self.port, 5, timeout=5)
-                c.connect(self.client_id, clean=self.connects == 0, props={"session_expiry": 0xFFFFFFFF})
+                ack = c.connect(self.client_id, clean=False, props={"session_expiry": 0xFFFFFFFF})
+                if self.connects > 0 and not ack.session_present:
+                    self.sessions_lost += 1
                 self.connects += 1
                 c.subscribe((self.filter, 1))
                 self.online = True
                 self.subscribed.set()
                 while not self.stopped:
+                    if self.paused.is_set():
+                        time.sleep(0.05)
+                        continue
                     try:
                         p = c.recv(0.3)
                     except AssertionError:
