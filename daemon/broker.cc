@@ -248,6 +248,7 @@ void Broker::Tick() {
   int64_t now = clock::MonoMs();
   std::vector<Connection*> expired;
   for (auto& [id, c] : connections_) {
+    c->ReleaseIdleBuffers();
     if (c->rate_paused && !storage_paused_) c->ResumeAfterRateLimit();
     if (c->state() == Connection::State::kNew &&
         now - c->connected_at_ms > cfg_.limits.connect_timeout_ms) {

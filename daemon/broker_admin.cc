@@ -75,6 +75,11 @@ std::string Broker::Metrics() const {
   m.Gauge("tributary_uptime_seconds", "Seconds since the broker started.",
           static_cast<double>(clock::MonoMs() - started_ms_) / 1000.0);
   m.Gauge("tributary_connections", "Open client connections.", static_cast<double>(connections_.size()));
+  size_t buffers = 0;
+  for (const auto& [id, c] : connections_) buffers += c->buffer_bytes();
+  m.Gauge("tributary_connection_buffer_bytes",
+          "Heap bytes held by client connections' read and write buffers.",
+          static_cast<double>(buffers));
   m.Counter("tributary_connections_accepted_total", "Client connections accepted.",
             static_cast<double>(stats_.connections_accepted));
   m.Counter("tributary_connections_refused_total", "Client connections refused (limits, shutdown).",
@@ -296,7 +301,8 @@ HttpResponse Broker::HandleAdmin(const HttpRequest& req) {
                    {"peer", s->conn ? s->conn->peer() : ""},
                    {"protocol", s->conn ? (s->conn->version == mqtt::Version::k5 ? "5.0" : "3.1.1") : ""},
                    {"subscriptions", s->subscriptions.size()}, {"inflight", s->inflight.size()},
-                   {"queued", s->queue.size()}, {"session_expiry_s", s->expiry_interval}});
+                   {"queued", s->queue.size()}, {"session_expiry_s", s->expiry_interval},
+                   {"buffer_bytes", s->conn ? s->conn->buffer_bytes() : 0}});
     }
   } else if (req.path == "/v1/exporters") {
     j = nlohmann::json::array();

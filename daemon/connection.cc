@@ -143,6 +143,38 @@ void Connection::Flush() {
   write_pending_ = true;
 }
 
+namespace {
+// std::string keeps up to 15 bytes inline: no heap.
+size_t HeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
+
+void ReleaseIfEmpty(std::string* s) {
+  if (s->empty() && s->capacity() > Connection::kKeptBufferBytes) std::string().swap(*s);
+}
+}  // namespace
+
+size_t Connection::buffer_bytes() const {
+  size_t n = HeapBytes(partial_) + HeapBytes(out_) + HeapBytes(writing_) +
+             acks.capacity() * sizeof(AckEntry);
+  if (tls_) n += HeapBytes(tls_->plain) + HeapBytes(tls_->out);
+  return n;
+}
+
+void Connection::ReleaseIdleBuffers() {
+  ReleaseIfEmpty(&out_);
+  if (!write_pending_) ReleaseIfEmpty(&writing_);
+  // An incomplete packet stays; only the room around it goes.
+  if (partial_.capacity() > kKeptBufferBytes && partial_.capacity() > 2 * partial_.size())
+    partial_.shrink_to_fit();
+  if (acks_head == acks.size() && acks.capacity() * sizeof(AckEntry) > kKeptBufferBytes) {
+    std::vector<AckEntry>().swap(acks);
+    acks_head = 0;
+  }
+  if (tls_) {
+    ReleaseIfEmpty(&tls_->plain);
+    if (!write_pending_) ReleaseIfEmpty(&tls_->out);
+  }
+}
+
 void Connection::OnWriteDone(uv_write_t* req, int status) {
   auto* c = static_cast<Connection*>(req->data);
   c->write_pending_ = false;

@@ -64,6 +64,14 @@ class Connection {
   bool is_tls() const { return tls_ != nullptr; }
   // Past this many queued bytes the client is not reading: disconnect it.
   void set_output_hard_cap(size_t bytes) { hard_cap_ = bytes; }
+  // Heap bytes held by the read and write buffers (capacity, not content).
+  size_t buffer_bytes() const;
+  // Gives back buffer capacity over kKeptBufferBytes that holds nothing now.
+  // A burst (a replay, a backlog after a reconnect) grows the write buffers
+  // up to max_output_bytes; without this an idle connection would keep that
+  // much for the rest of its life. The broker calls it every tick.
+  void ReleaseIdleBuffers();
+  static constexpr size_t kKeptBufferBytes = 1024;
 
   uint64_t id() const { return id_; }
   State state() const { return state_; }

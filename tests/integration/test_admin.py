@@ -2,12 +2,14 @@
 promtool, health and readiness, JSON views, and the bearer token."""
 import json
 import shutil
+import socket
+import time
 import subprocess
 import unittest
 import urllib.error
 import urllib.request
 
-from harness import DaemonTest, run
+from harness import PUBLISH, DaemonTest, RawClient, run, wait_for
 
 STREAM = '[[stream]]\nname = "telemetry"\nsubjects = ["sensors/#"]\npartitions = 2\n'
 
@@ -23,7 +25,48 @@ def get(d, path, token=None):
         return e.code, e.read().decode()
 
 
+def clients(d):
+    status, text = get(d, "/v1/clients")
+    assert status == 200, text
+    return {c["client_id"]: c for c in json.loads(text)}
+
+
 class Admin(DaemonTest):
+    def test_connection_buffers_are_given_back_after_a_burst(self):
+        """A subscriber that stops reading makes the daemon queue a burst in
+        its write buffers; once it has read everything, the connection gives
+        the buffers back within a tick or two (buffer_bytes in /v1/clients,
+        tributary_connection_buffer_bytes in /metrics)."""
+        d = self.daemon().start()
+        sub = RawClient(d.port, 5)
+        sub.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sub.connect("burst-sub")
+        sub.subscribe(("burst/#", 0))
+        pub = RawClient(d.port, 5)
+        pub.connect("burst-pub")
+        payload = b"x" * 1000
+        for _ in range(2000):  # 2 MB, QoS 0, not read meanwhile
+            pub.publish("burst/a", payload)
+        pub.publish("burst/end", b"end", qos=1)  # everything before it was routed
+        t0 = time.monotonic()
+        held = clients(d)["burst-sub"]["buffer_bytes"]
+        self.assertGreater(held, 64 * 1024, "the burst should be queued in the daemon")
+        sub.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)  # read it quickly now
+        got = 0
+        while True:
+            p = sub.recv(10)
+            if p.type == PUBLISH:
+                got += 1
+                if p.topic == "burst/end":
+                    break
+        self.assertGreater(got, 100)
+        print("read %d in %.1f s" % (got, time.monotonic() - t0))
+        wait_for(lambda: clients(d)["burst-sub"]["buffer_bytes"] <= 4096, 10,
+                 "the subscriber's buffers to be given back (held %d)" % held)
+        status, text = get(d, "/metrics")
+        self.assertRegex(text, r"\ntributary_connection_buffer_bytes [0-9]{1,4}\n")
+        self.assertEqual(d.stop(), 0)
+
     def test_metrics_pass_promtool_and_count_messages(self):
         d = self.daemon(STREAM).start()
         for i in range(5):
