@@ -49,6 +49,9 @@ int Broker::Run() {
     CloseHandles();
     return 1;
   }
+  // Start() restored sessions and retained messages from storage before the
+  // loop serves anyone; from here on every read runs on the thread pool.
+  storage::ForbidReadsOnThisThread();
   uv_run(&loop_, UV_RUN_DEFAULT);
   return exit_code_;
 }

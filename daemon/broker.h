@@ -292,6 +292,11 @@ class Broker {
   void FinishGroupRead(uint32_t group, uint64_t key, uint32_t epoch,
                        storage::Result<storage::ReadResult>& r);
   void TickGroups(int64_t now_ms);  // revocation deadlines, cursor commits
+  // Looks up the stored cursors of g's partitions that are cursor_pending, on
+  // the thread pool; the result lands in FinishGroupCursors.
+  void LoadGroupCursors(ConsumerGroup* g);
+  struct GroupCursorWork;
+  void FinishGroupCursors(GroupCursorWork* w);
   void CommitGroupCursors(ConsumerGroup* g);
   void CommitAllGroupCursors();
   void DropGroup(ConsumerGroup* g);

@@ -12,6 +12,8 @@
 // a live owner first gets nothing new, and moves once the owner acknowledged
 // what it has in flight (no redelivery), or after kRevokeTimeoutMs.
 #include "daemon/broker.h"
+
+#include <optional>
 #include "daemon/mqtt/topic.h"
 #include "platform/clock.h"
 #include "platform/log.h"
@@ -52,25 +54,106 @@ ConsumerGroup* Broker::EnsureGroup(const Subscription& sub, const ReplayPosition
   }
   uint32_t id = next_group_id_++;
   auto g = std::make_unique<ConsumerGroup>(id, sub.group, sub.filter);
-  size_t restored = 0;
+  // The start position is a default until the stored cursors are known: a
+  // group that existed before resumes from its cursor, whatever `start` says.
   for (const ReplayTarget& t : targets) {
     auto stream = static_cast<storage::StreamId>(t.key >> 32);
     auto part = static_cast<uint32_t>(t.key);
-    auto cursor = log_->GetCursor(g->cursor_name(), stream, part);
-    if (cursor.ok()) ++restored;
     StreamName(stream);  // cached for the admin view
-    g->AddPartition(stream, part, cursor.ok() ? cursor.value() : t.next, cursor.ok());
-    if (!cursor.ok() && t.time_ms) {
-      GroupPartition* gp = g->Find(t.key);
-      gp->start_time_ms = gp->pos.from_time_ms = t.time_ms;
-    }
+    g->AddPartition(stream, part, t.next, /*stored=*/false);
+    GroupPartition* gp = g->Find(t.key);
+    gp->cursor_pending = true;
+    if (t.time_ms) gp->start_time_ms = gp->pos.from_time_ms = t.time_ms;
   }
-  LOG_INFO("consumer group %s on %s: %zu partition(s), %s", sub.group.c_str(), sub.filter.c_str(),
-           targets.size(), restored ? "resuming from its committed cursor" : "new");
+  LOG_INFO("consumer group %s on %s: %zu partition(s)", sub.group.c_str(), sub.filter.c_str(),
+           targets.size());
   ConsumerGroup* raw = g.get();
   group_ids_[sub.group + '\0' + sub.filter] = id;
   groups_[id] = std::move(g);
+  LoadGroupCursors(raw);
   return raw;
+}
+
+// The cursors database is small and hot, but an LMDB read may still touch the
+// disk: the loop never does it (DESIGN.md), the thread pool does.
+struct Broker::GroupCursorWork {
+  uv_work_t req;
+  Broker* broker;
+  storage::Log* log;
+  uint32_t group;
+  std::string consumer;
+  std::vector<uint64_t> keys;
+  std::vector<std::optional<uint64_t>> found;  // per key
+  storage::Status status;
+};
+
+void Broker::LoadGroupCursors(ConsumerGroup* g) {
+  if (g->cursors_loading || stopping_) return;
+  std::vector<uint64_t> keys;
+  for (const GroupPartition& p : g->partitions())
+    if (p.cursor_pending) keys.push_back(p.key());
+  if (keys.empty()) return;
+  g->cursors_loading = true;
+  auto* w = new GroupCursorWork{};
+  w->req.data = w;
+  w->broker = this;
+  w->log = log_.get();
+  w->group = g->id();
+  w->consumer = g->cursor_name();
+  w->keys = std::move(keys);
+  uv_queue_work(
+      &loop_, &w->req,
+      [](uv_work_t* req) {
+        auto* w = static_cast<GroupCursorWork*>(req->data);
+        for (uint64_t key : w->keys) {
+          auto c = w->log->GetCursor(w->consumer, static_cast<storage::StreamId>(key >> 32),
+                                     static_cast<uint32_t>(key));
+          if (c.ok()) {
+            w->found.emplace_back(c.value());
+          } else if (c.status().code() == storage::Error::kNotFound) {
+            w->found.emplace_back(std::nullopt);
+          } else {
+            w->status = c.status();
+            return;
+          }
+        }
+      },
+      [](uv_work_t* req, int) {
+        auto* w = static_cast<GroupCursorWork*>(req->data);
+        w->broker->FinishGroupCursors(w);
+        delete w;
+      });
+}
+
+void Broker::FinishGroupCursors(GroupCursorWork* w) {
+  auto git = groups_.find(w->group);
+  if (git == groups_.end()) return;  // dropped meanwhile
+  ConsumerGroup* g = git->second.get();
+  g->cursors_loading = false;
+  if (!w->status.ok()) {
+    // Nothing is read or stored for these partitions meanwhile; TickGroups
+    // tries again.
+    LOG_ERROR("consumer group %s: reading its stored cursors failed: %s", g->group().c_str(),
+              w->status.message().c_str());
+    return;
+  }
+  size_t restored = 0;
+  for (size_t i = 0; i < w->keys.size(); ++i) {
+    GroupPartition* p = g->Find(w->keys[i]);
+    if (!p || !p->cursor_pending) continue;
+    p->cursor_pending = false;
+    if (w->found[i]) {
+      ++restored;
+      p->committed = p->stored = p->pos.next = *w->found[i];
+      p->stored_valid = true;
+      p->start_time_ms = p->pos.from_time_ms = 0;
+      p->pos.live_end = std::max(p->pos.live_end, p->committed);
+    }
+    StartGroupRead(g, *p);
+  }
+  if (restored)
+    LOG_INFO("consumer group %s on %s: %zu partition(s) resume from the committed cursor",
+             g->group().c_str(), g->filter().c_str(), restored);
 }
 
 void Broker::GroupSubscribed(Session* s, const Subscription& sub, bool added) {
@@ -235,7 +318,7 @@ void Broker::PumpGroups(Session* s) {
 }
 
 void Broker::StartGroupRead(ConsumerGroup* g, GroupPartition& p) {
-  if (!p.owner || p.revoking()) return;
+  if (!p.owner || p.revoking() || p.cursor_pending) return;
   auto it = sessions_by_id_.find(p.owner);
   if (it != sessions_by_id_.end()) StartRead(it->second, p.key(), p.pos, g->id(), p.epoch);
 }
@@ -268,6 +351,7 @@ void Broker::FinishGroupRead(uint32_t group, uint64_t key, uint32_t epoch,
 
 void Broker::TickGroups(int64_t now_ms) {
   for (auto& [id, g] : groups_) {
+    LoadGroupCursors(g.get());  // after a failed lookup: nothing pending, nothing queued
     for (GroupPartition& p : g->partitions()) {
       if (!p.revoking() || now_ms < p.revoke_deadline_ms) continue;
       const GroupMember* m = g->Member(p.owner);
@@ -283,7 +367,8 @@ void Broker::TickGroups(int64_t now_ms) {
 
 void Broker::CommitGroupCursors(ConsumerGroup* g) {
   for (GroupPartition& p : g->partitions()) {
-    if ((p.stored_valid && p.stored == p.committed) || p.start_time_ms) continue;
+    if ((p.stored_valid && p.stored == p.committed) || p.start_time_ms || p.cursor_pending)
+      continue;
     batch_.CommitCursor(g->cursor_name(), p.stream, p.partition, p.committed);
     p.stored = p.committed;
     p.stored_valid = true;

@@ -55,6 +55,11 @@ struct GroupPartition {
   // until the first read finds the offset (Position::from_time_ms); the
   // cursor is not stored before that.
   int64_t start_time_ms = 0;
+  // The group's stored cursor for this partition is being looked up on the
+  // thread pool (Broker::LoadGroupCursors): `committed` is only the default
+  // start until then, nothing is read or stored for the partition, and a
+  // cursor found replaces it (and the start time).
+  bool cursor_pending = false;
   struct Sent {
     uint64_t offset;
     bool acked;
@@ -90,6 +95,7 @@ class ConsumerGroup {
   void AddPartition(storage::StreamId stream, uint32_t partition, uint64_t committed,
                     bool stored);
   GroupPartition* Find(uint64_t key);
+  bool cursors_loading = false;  // a LoadGroupCursors work item is queued
   std::vector<GroupPartition>& partitions() { return partitions_; }
   const std::vector<GroupPartition>& partitions() const { return partitions_; }
 

@@ -4,7 +4,9 @@
 
 #include <lmdb.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "platform/log.h"
@@ -16,7 +18,20 @@ namespace {
 constexpr unsigned kMaxReaders = 256;
 constexpr size_t kMaxPooledTxns = 16;
 
+thread_local bool t_reads_forbidden = false;
+
+void ReportForbiddenRead() {
+  static std::atomic<bool> reported{false};
+  if (!reported.exchange(true))
+    LOG_ERROR("storage: a log read on the event loop thread (a bug: it may wait for the disk)");
+#ifndef NDEBUG
+  abort();
+#endif
+}
+
 }  // namespace
+
+void ForbidReadsOnThisThread() { t_reads_forbidden = true; }
 
 Status MdbStatus(int rc, const std::string& what) {
   if (rc == 0) return Status();
@@ -88,6 +103,7 @@ Status Env::CheckFormat() {
 }
 
 int Env::BeginRead(MDB_txn** out) const {
+  if (t_reads_forbidden) ReportForbiddenRead();
   *out = nullptr;
   {
     std::lock_guard<std::mutex> lock(pool_mu_);

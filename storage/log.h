@@ -247,6 +247,12 @@ struct Stats {
 // Stable partition choice: XXH3 of the key, modulo the partition count.
 uint32_t PartitionFor(std::string_view key, uint32_t partitions);
 
+// The calling thread (the broker's event loop) must never wait for the disk:
+// from this call on, a read transaction begun on it is a bug. It is logged
+// (once), and fatal in builds with assertions (not NDEBUG), so that the tests,
+// which run such a build, find any such read.
+void ForbidReadsOnThisThread();
+
 class Log {
  public:
   // Opens (creating if needed) the environment in options.dir and starts the
