@@ -54,11 +54,12 @@ void Connection::ResumeReading() {
 void Connection::ResumeAfterRateLimit() {
   rate_paused = false;
   ResumeReading();
-  if (partial_.empty() || state_ == State::kClosing) return;
+  if (!io_ || io_->partial.empty() || state_ == State::kClosing) return;
   // Packets that arrived in the same read as the one that ran out of tokens.
-  ssize_t used = Consume(partial_.data(), partial_.size());
+  std::string& partial = io_->partial;
+  ssize_t used = Consume(partial.data(), partial.size());
   if (used < 0) return;
-  partial_.erase(0, static_cast<size_t>(used));
+  partial.erase(0, static_cast<size_t>(used));
 }
 
 void Connection::Close(const char* why, bool flush) {
@@ -69,10 +70,10 @@ void Connection::Close(const char* why, bool flush) {
   uv_read_stop(AsStream(tcp_));
   broker_->OnConnectionClosing(this);
   if (flush && tls_ && tls_->session.handshake_done()) {
-    if (!out_.empty()) {
-      tls::Status st = tls_->session.Send(out_, &tls_->out);
+    if (io_ && !io_->out.empty()) {
+      tls::Status st = tls_->session.Send(io_->out, &tls_->out);
       (void)st;  // closing anyway
-      out_.clear();
+      io_->out.clear();
     }
     tls_->session.Close(&tls_->out);
   }
@@ -90,7 +91,7 @@ void Connection::MarkDirty() {
   if (hard_cap_ && queued_bytes() > hard_cap_ && state_ != State::kClosing) {
     LOG_WARN("client %s (%s): %zu bytes queued and not read; disconnecting", client_id.c_str(),
              peer_.c_str(), queued_bytes());
-    out_.clear();
+    if (io_) io_->out.clear();
     Close("output over its cap");
     return;
   }
@@ -101,15 +102,16 @@ void Connection::MarkDirty() {
 
 void Connection::Flush() {
   dirty = false;
-  if (tls_ && !out_.empty() && tls_->session.handshake_done()) {
-    tls::Status st = tls_->session.Send(out_, &tls_->out);
-    out_.clear();
+  if (tls_ && io_ && !io_->out.empty() && tls_->session.handshake_done()) {
+    tls::Status st = tls_->session.Send(io_->out, &tls_->out);
+    io_->out.clear();
     if (!st.ok()) {
       Close(st.message().c_str());
       return;
     }
   }
-  std::string& wire = tls_ ? tls_->out : out_;  // the bytes that go on the socket
+  if (!tls_ && !io_) return;  // nothing was ever queued
+  std::string& wire = tls_ ? tls_->out : io_->out;  // the bytes that go on the socket
   if (write_pending_ || wire.empty()) return;
   if (state_ == State::kClosing && !close_after_write_) return;
   // Try the fast path first: most writes fit in the socket buffer at once.
@@ -117,6 +119,7 @@ void Connection::Flush() {
   int n = uv_try_write(AsStream(tcp_), &buf, 1);
   if (n == static_cast<int>(wire.size())) {
     wire.clear();
+    DropIoIfSmallAndEmpty();
     // All of it went out at once, so no write callback will come: let the
     // broker fill the room now (deliveries stop at max_output_bytes and
     // would otherwise wait for an unrelated event).
@@ -129,14 +132,15 @@ void Connection::Flush() {
     return;
   }
   size_t done = n > 0 ? static_cast<size_t>(n) : 0;
-  writing_.assign(wire, done, std::string::npos);
+  std::string& writing = Buffers().writing;
+  writing.assign(wire, done, std::string::npos);
   wire.clear();
-  buf = uv_buf_init(writing_.data(), static_cast<unsigned>(writing_.size()));
+  buf = uv_buf_init(writing.data(), static_cast<unsigned>(writing.size()));
   if (!write_req_) write_req_ = std::make_unique<uv_write_t>();
   write_req_->data = this;
   int rc = uv_write(write_req_.get(), AsStream(tcp_), &buf, 1, OnWriteDone);
   if (rc != 0) {
-    writing_.clear();
+    writing.clear();
     Close(uv_strerror(rc));
     return;
   }
@@ -153,32 +157,51 @@ void ReleaseIfEmpty(std::string* s) {
 }  // namespace
 
 size_t Connection::buffer_bytes() const {
-  size_t n = HeapBytes(partial_) + HeapBytes(out_) + HeapBytes(writing_) +
-             acks.capacity() * sizeof(AckEntry);
+  size_t n = 0;
+  if (io_) {
+    n += sizeof(Io) + HeapBytes(io_->partial) + HeapBytes(io_->out) + HeapBytes(io_->writing) +
+         io_->acks.entries.capacity() * sizeof(AckEntry);
+  }
   if (tls_) n += HeapBytes(tls_->plain) + HeapBytes(tls_->out);
   return n;
 }
 
+void Connection::DropIoIfSmallAndEmpty() {
+  if (!io_ || write_pending_) return;
+  const Io& io = *io_;
+  if (io.partial.empty() && io.out.empty() && io.acks.head == io.acks.entries.size() &&
+      io.out.capacity() <= kKeptBufferBytes && io.writing.capacity() <= kKeptBufferBytes &&
+      io.partial.capacity() <= kKeptBufferBytes)
+    io_.reset();
+}
+
 void Connection::ReleaseIdleBuffers() {
-  ReleaseIfEmpty(&out_);
-  if (!write_pending_) ReleaseIfEmpty(&writing_);
-  // An incomplete packet stays; only the room around it goes.
-  if (partial_.capacity() > kKeptBufferBytes && partial_.capacity() > 2 * partial_.size())
-    partial_.shrink_to_fit();
-  if (acks_head == acks.size() && acks.capacity() * sizeof(AckEntry) > kKeptBufferBytes) {
-    std::vector<AckEntry>().swap(acks);
-    acks_head = 0;
-  }
   if (tls_) {
     ReleaseIfEmpty(&tls_->plain);
     if (!write_pending_) ReleaseIfEmpty(&tls_->out);
+  }
+  if (!io_) return;
+  Io& io = *io_;
+  const bool acks_done = io.acks.head == io.acks.entries.size();
+  if (io.partial.empty() && io.out.empty() && !write_pending_ && acks_done) {
+    io_.reset();  // nothing held: the common state of an idle connection
+    return;
+  }
+  ReleaseIfEmpty(&io.out);
+  if (!write_pending_) ReleaseIfEmpty(&io.writing);
+  // An incomplete packet stays; only the room around it goes.
+  if (io.partial.capacity() > kKeptBufferBytes && io.partial.capacity() > 2 * io.partial.size())
+    io.partial.shrink_to_fit();
+  if (acks_done && io.acks.entries.capacity() * sizeof(AckEntry) > kKeptBufferBytes) {
+    std::vector<AckEntry>().swap(io.acks.entries);
+    io.acks.head = 0;
   }
 }
 
 void Connection::OnWriteDone(uv_write_t* req, int status) {
   auto* c = static_cast<Connection*>(req->data);
   c->write_pending_ = false;
-  c->writing_.clear();
+  c->io_->writing.clear();  // a write was pending, so io_ exists
   if (c->close_after_write_) {
     uv_close(AsHandle(c->tcp_), OnClosed);
     return;
@@ -189,6 +212,7 @@ void Connection::OnWriteDone(uv_write_t* req, int status) {
   }
   if (c->state_ == State::kClosing) return;
   c->Flush();
+  c->DropIoIfSmallAndEmpty();
   c->broker_->OnWritable(c);
 }
 
@@ -237,17 +261,20 @@ void Connection::ReadTls(const char* data, size_t len) {
 }
 
 void Connection::Read(const char* data, size_t len) {
-  if (partial_.empty()) {
+  if (!io_ || io_->partial.empty()) {
     ssize_t used = Consume(data, len);
-    if (used < 0) return;
-    partial_.assign(data + used, len - used);
+    if (used < 0 || static_cast<size_t>(used) == len) return;
+    Buffers().partial.assign(data + used, len - used);
     return;
   }
-  partial_.append(data, len);
-  ssize_t used = Consume(partial_.data(), partial_.size());
+  std::string& partial = io_->partial;
+  partial.append(data, len);
+  ssize_t used = Consume(partial.data(), partial.size());
   if (used < 0) return;
-  partial_.erase(0, static_cast<size_t>(used));
-  if (partial_.capacity() > (256u << 10) && partial_.size() < (16u << 10)) partial_.shrink_to_fit();
+  // Consume may have closed the connection, but io_ lives until the close
+  // callback: the broker frees connections only there.
+  partial.erase(0, static_cast<size_t>(used));
+  if (partial.capacity() > (256u << 10) && partial.size() < (16u << 10)) partial.shrink_to_fit();
 }
 
 ssize_t Connection::Consume(const char* data, size_t len) {
@@ -256,7 +283,7 @@ ssize_t Connection::Consume(const char* data, size_t len) {
   // Everything already read is processed even when storage pauses reading: it
   // is bounded by one read buffer, and pausing stops the next read. A client
   // over max_publish_rate is stopped at the packet that used its last token
-  // (the rest waits in partial_), or one read could hold thousands.
+  // (the rest waits in the partial buffer), or one read could hold thousands.
   while (pos < len && state_ != State::kClosing && !rate_paused) {
     const auto* p = reinterpret_cast<const uint8_t*>(data + pos);
     mqtt::Frame f = mqtt::ReadFrame(p, len - pos, max);

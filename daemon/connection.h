@@ -52,12 +52,12 @@ class Connection {
 
   // Encoders append here; then MarkDirty() so the broker flushes this
   // connection at the end of the loop iteration.
-  std::string* out() { return &out_; }
+  std::string* out() { return &Buffers().out; }
   void MarkDirty();
   // Starts a write of everything queued if none is in progress.
   void Flush();
   size_t queued_bytes() const {
-    return out_.size() + writing_.size() + (tls_ ? tls_->out.size() : 0);
+    return (io_ ? io_->out.size() + io_->writing.size() : 0) + (tls_ ? tls_->out.size() : 0);
   }
   // The client certificate's identity (CN or SAN) on a TLS listener; "" otherwise.
   std::string PeerIdentity() const { return tls_ ? tls_->session.PeerIdentity() : std::string(); }
@@ -66,10 +66,11 @@ class Connection {
   void set_output_hard_cap(size_t bytes) { hard_cap_ = bytes; }
   // Heap bytes held by the read and write buffers (capacity, not content).
   size_t buffer_bytes() const;
-  // Gives back buffer capacity over kKeptBufferBytes that holds nothing now.
-  // A burst (a replay, a backlog after a reconnect) grows the write buffers
-  // up to max_output_bytes; without this an idle connection would keep that
-  // much for the rest of its life. The broker calls it every tick.
+  // Gives back buffer capacity over kKeptBufferBytes that holds nothing now,
+  // and the buffers themselves when all are empty. A burst (a replay, a
+  // backlog after a reconnect) grows the write buffers up to
+  // max_output_bytes; without this an idle connection would keep that much
+  // for the rest of its life. The broker calls it every tick.
   void ReleaseIdleBuffers();
   static constexpr size_t kKeptBufferBytes = 1024;
 
@@ -83,7 +84,6 @@ class Connection {
   mqtt::Version version = mqtt::Version::k311;
   Session* session = nullptr;
   std::string client_id;  // for logs, also before a session exists
-  std::string username;
   uint16_t keepalive_s = 0;     // as granted
   uint32_t max_packet_out = 0;  // the client's Maximum Packet Size; 0 = no limit
   uint16_t receive_max_out = 65535;  // the client's Receive Maximum
@@ -120,8 +120,11 @@ class Connection {
     mqtt::ReasonCode reason;
     bool ready;
   };
-  std::vector<AckEntry> acks;
-  size_t acks_head = 0;
+  struct AckQueue {
+    std::vector<AckEntry> entries;
+    size_t head = 0;  // entries before it are sent
+  };
+  AckQueue& Acks() { return Buffers().acks; }
   uint64_t next_ack_seq = 1;
   // Publish rate limiting: tokens refilled per second.
   double rate_tokens = 0;
@@ -142,6 +145,25 @@ class Connection {
   // Idle connections are the common case on a gateway: what only TLS or a
   // blocked write needs is allocated when needed (README, "Reliability":
   // memory per connection).
+  // Read and write buffers and the ack queue: allocated by the first use,
+  // freed by ReleaseIdleBuffers once all are empty, so an idle connection
+  // holds none (README, "Reliability": memory per connection).
+  struct Io {
+    std::string partial;  // an incomplete packet carried to the next read
+    std::string out;      // encoded, not yet handed to the socket (or to TLS)
+    std::string writing;  // held by the socket write in progress
+    AckQueue acks;
+  };
+  Io& Buffers() {
+    if (!io_) io_ = std::make_unique<Io>();
+    return *io_;
+  }
+  // After a write: frees io_ when it holds nothing and little room, so the
+  // buffers of a connection that just answered a CONNECT or a ping go back
+  // at once (and are reused by the next connection) instead of leaving a
+  // hole in the heap until the next tick.
+  void DropIoIfSmallAndEmpty();
+
   struct TlsIo {
     explicit TlsIo(tls::Context* ctx) : session(ctx) {}
     tls::Session session;
@@ -155,9 +177,7 @@ class Connection {
   uint64_t id_;
   State state_ = State::kNew;
   std::string peer_;
-  std::string partial_;  // an incomplete packet carried to the next read
-  std::string out_;
-  std::string writing_;
+  std::unique_ptr<Io> io_;
   std::unique_ptr<uv_write_t> write_req_;  // created by the first write that blocks
   bool write_pending_ = false;
   bool close_after_write_ = false;

@@ -73,7 +73,6 @@ void Broker::HandleConnect(Connection* c, std::string_view body, uint8_t flags) 
     RefuseConnect(c, v, auth_rc, why);  // 3.1.1: return code 4 or 5 [MQTT-3.2.2-...]
     return;
   }
-  c->username = user;
   if (p.will && (p.will->topic.size() > cfg_.limits.max_topic_length ||
                  mqtt::CountTopicLevels(p.will->topic) > cfg_.limits.max_topic_levels)) {
     RefuseConnect(c, v, mqtt::ReasonCode::kTopicNameInvalid, "will topic exceeds the limits");

@@ -244,17 +244,18 @@ void Broker::ApplyCompletion(const storage::Completion& done, PendingBatch& batc
 uint64_t Broker::QueueAck(Connection* c, mqtt::PacketType type, uint16_t pid, bool ready,
                           mqtt::ReasonCode rc) {
   uint64_t seq = c->next_ack_seq++;
-  c->acks.push_back(Connection::AckEntry{seq, pid, type, rc, ready});
+  c->Acks().entries.push_back(Connection::AckEntry{seq, pid, type, rc, ready});
   if (ready) SendReadyAcks(c);
   return seq;
 }
 
 void Broker::CompleteAck(Connection* c, uint64_t seq, mqtt::ReasonCode rc) {
   // Entries are in sequence order: find it from the head.
-  for (size_t i = c->acks_head; i < c->acks.size(); ++i) {
-    if (c->acks[i].seq == seq) {
-      c->acks[i].ready = true;
-      c->acks[i].reason = rc;
+  Connection::AckQueue& q = c->Acks();
+  for (size_t i = q.head; i < q.entries.size(); ++i) {
+    if (q.entries[i].seq == seq) {
+      q.entries[i].ready = true;
+      q.entries[i].reason = rc;
       break;
     }
   }
@@ -273,8 +274,9 @@ bool Broker::RememberQos2(SubscriberId session, uint16_t packet_id) {
 
 void Broker::SendReadyAcks(Connection* c) {
   bool sent = false;
-  while (c->acks_head < c->acks.size() && c->acks[c->acks_head].ready) {
-    const Connection::AckEntry& a = c->acks[c->acks_head++];
+  Connection::AckQueue& q = c->Acks();
+  while (q.head < q.entries.size() && q.entries[q.head].ready) {
+    const Connection::AckEntry a = q.entries[q.head++];
     if (c->state() == Connection::State::kClosing) continue;
     mqtt::EncodeAck(c->out(), c->version, a.type, a.packet_id, a.reason);
     sent = true;
@@ -284,9 +286,9 @@ void Broker::SendReadyAcks(Connection* c) {
       if (c->inbound_unacked > 0) --c->inbound_unacked;
     }
   }
-  if (c->acks_head == c->acks.size()) {
-    c->acks.clear();
-    c->acks_head = 0;
+  if (q.head == q.entries.size()) {
+    q.entries.clear();
+    q.head = 0;
   }
   if (sent) c->MarkDirty();
 }

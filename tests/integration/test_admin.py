@@ -2,8 +2,6 @@
 promtool, health and readiness, JSON views, and the bearer token."""
 import json
 import shutil
-import socket
-import time
 import subprocess
 import unittest
 import urllib.error
@@ -34,37 +32,38 @@ def clients(d):
 class Admin(DaemonTest):
     def test_connection_buffers_are_given_back_after_a_burst(self):
         """A subscriber that stops reading makes the daemon queue a burst in
-        its write buffers; once it has read everything, the connection gives
-        the buffers back within a tick or two (buffer_bytes in /v1/clients,
+        its write buffers (up to max_output_bytes, 4 MiB, past what the
+        kernel's socket buffers hold); once it has read everything, the
+        connection gives the buffers back within a tick or two: an idle
+        connection holds none (buffer_bytes in /v1/clients,
         tributary_connection_buffer_bytes in /metrics)."""
         d = self.daemon().start()
         sub = RawClient(d.port, 5)
-        sub.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sub.connect("burst-sub")
         sub.subscribe(("burst/#", 0))
         pub = RawClient(d.port, 5)
         pub.connect("burst-pub")
         payload = b"x" * 1000
-        for _ in range(2000):  # 2 MB, QoS 0, not read meanwhile
+        for _ in range(10000):  # 10 MB at QoS 0, not read meanwhile
             pub.publish("burst/a", payload)
         pub.publish("burst/end", b"end", qos=1)  # everything before it was routed
-        t0 = time.monotonic()
         held = clients(d)["burst-sub"]["buffer_bytes"]
         self.assertGreater(held, 64 * 1024, "the burst should be queued in the daemon")
-        sub.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)  # read it quickly now
         got = 0
         while True:
-            p = sub.recv(10)
-            if p.type == PUBLISH:
-                got += 1
-                if p.topic == "burst/end":
-                    break
-        self.assertGreater(got, 100)
-        print("read %d in %.1f s" % (got, time.monotonic() - t0))
-        wait_for(lambda: clients(d)["burst-sub"]["buffer_bytes"] <= 4096, 10,
+            try:
+                p = sub.recv(2)
+            except AssertionError:
+                break  # 2 s of silence: all read
+            got += p.type == PUBLISH
+        self.assertGreater(got, 1000)
+        # Everything read and acknowledged: an idle connection holds no buffers.
+        wait_for(lambda: clients(d)["burst-sub"]["buffer_bytes"] == 0, 10,
                  "the subscriber's buffers to be given back (held %d)" % held)
-        status, text = get(d, "/metrics")
-        self.assertRegex(text, r"\ntributary_connection_buffer_bytes [0-9]{1,4}\n")
+        wait_for(lambda: "\ntributary_connection_buffer_bytes 0\n" in get(d, "/metrics")[1], 10,
+                 "no connection to hold buffers")
+        sub.close()
+        pub.close()
         self.assertEqual(d.stop(), 0)
 
     def test_metrics_pass_promtool_and_count_messages(self):
