@@ -125,7 +125,11 @@ bridge::Status MqttLink::Connect(const std::atomic<bool>& stop) {
       if (clock::MonoMs() > deadline) return bridge::Status(Error::kConnect, "connect timed out");
     }
     if (version_ == MQTTVERSION_5) {
-      const ::mqtt::properties& props = tok->get_connect_response().get_properties();
+      // get_connect_response() returns a copy: keep it, or the properties
+      // reference dangles (read after the temporary died, which is how the
+      // upstream's Receive Maximum and Maximum Packet Size went unseen).
+      const ::mqtt::connect_response rsp = tok->get_connect_response();
+      const ::mqtt::properties& props = rsp.get_properties();
       if (props.contains(::mqtt::property::RECEIVE_MAXIMUM)) {
         upstream_max_ = ::mqtt::get<uint16_t>(props, ::mqtt::property::RECEIVE_MAXIMUM);
         if (upstream_max_ == 0) upstream_max_ = 65535;

@@ -87,6 +87,23 @@ class ExportMqttTest(unittest.TestCase):
         drained = d.find("drained")
         print("mqtt drain: %d records in %d ms (%s records/s)" % (drained["drained"], drained["ms"], drained["rate"]))
 
+    def test_window_follows_the_upstream_receive_maximum(self):
+        """MQTT 5 flow control: Mosquitto announces Receive Maximum 4
+        (max_inflight_messages) in its CONNACK, and the exporter keeps at most
+        4 records in flight (its own window is 256)."""
+        b = PersistentMosquitto(extra_conf="max_inflight_messages 4\n")
+        self.brokers.append(b)
+        b.start()
+        c = self.counter(b.port)
+        n = 20000
+        d = self.driver(b.port, "--stream", "telemetry:1", "--append", n, "--until-drained")
+        self.assertEqual(d.wait(120), 0, d.stderr_text()[-2000:])
+        self.assert_all_arrived(c, "telemetry", n)
+        inflight = [j["inflight"] for j in d.lines if "inflight" in j]
+        self.assertGreater(len(inflight), 3, "too few status lines to judge")
+        self.assertGreater(max(inflight), 0)
+        self.assertLessEqual(max(inflight), 4, "in flight: %r" % inflight)
+
     def test_outage_and_exporter_kill_lose_nothing(self):
         b = self.broker()
         c = self.counter(b.port)
