@@ -194,6 +194,32 @@ class EdgeToCentral(PeerTest):
         payloads = {r["payload"] for r in got}
         self.assertEqual(set(acked) - payloads, set(), "acknowledged messages missing upstream")
 
+    def test_messages_fit_the_upstreams_maximum_packet_size(self):
+        """The upstream announces Maximum Packet Size 16 KiB in its CONNACK: the
+        peer packs its batches into messages below it (a bigger one would be
+        refused with 0x95 and the link dropped, again and again)."""
+        central_port = free_port()
+        central = self.node("central", '[limits]\nmax_packet_size = "16KiB"\n'
+                            '[replication]\nenabled = true\n', "always", central_port)
+        edge = self.node(
+            "edge1",
+            '[[stream]]\nname = "telemetry"\nsubjects = ["sensors/#"]\npartitions = 2\nkey = "topic"\n'
+            '[[exporter]]\nname = "central"\nkind = "peer"\nstreams = ["telemetry"]\n'
+            'url = "mqtt://127.0.0.1:%d"\n' % central_port)
+        edge.start()
+        # A backlog of small batches while the upstream is down, so that a
+        # message could hold far more than 16 KiB of them.
+        acked = publish_acked(edge.port, ["m%05d-%s" % (i, "x" * 100) for i in range(3000)])
+        self.assertEqual(len(acked), 3000)
+        central.start()
+        wait_for(lambda: stream_ends(central, "edge1.telemetry") == stream_ends(edge, "telemetry"),
+                 60, "central to catch up with the edge")
+        ex = get_json(edge.addresses["admin"], "/v1/exporters")[0]
+        self.assertEqual(ex["reconnects"], 0, "the link was dropped: %r" % ex.get("last_error"))
+        self.assertEqual(edge.stop(), 0)
+        self.assertEqual(central.stop(), 0)
+        self.assert_same_records(edge, "telemetry", central, "edge1.telemetry")
+
     def test_outage_and_sigkill_zero_loss_zero_duplicates(self):
         self.run_outage_and_crash("always")
 
