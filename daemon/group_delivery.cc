@@ -11,9 +11,9 @@
 // unacknowledged records are delivered again, in order. A partition taken from
 // a live owner first gets nothing new, and moves once the owner acknowledged
 // what it has in flight (no redelivery), or after kRevokeTimeoutMs.
-#include "daemon/broker.h"
-
 #include <optional>
+
+#include "daemon/broker.h"
 #include "daemon/mqtt/topic.h"
 #include "platform/clock.h"
 #include "platform/log.h"
@@ -60,10 +60,7 @@ ConsumerGroup* Broker::EnsureGroup(const Subscription& sub, const ReplayPosition
     auto stream = static_cast<storage::StreamId>(t.key >> 32);
     auto part = static_cast<uint32_t>(t.key);
     StreamName(stream);  // cached for the admin view
-    g->AddPartition(stream, part, t.next, /*stored=*/false);
-    GroupPartition* gp = g->Find(t.key);
-    gp->cursor_pending = true;
-    if (t.time_ms) gp->start_time_ms = gp->pos.from_time_ms = t.time_ms;
+    g->AddPartition(stream, part, t.next, t.time_ms);
   }
   LOG_INFO("consumer group %s on %s: %zu partition(s)", sub.group.c_str(), sub.filter.c_str(),
            targets.size());
@@ -141,14 +138,8 @@ void Broker::FinishGroupCursors(GroupCursorWork* w) {
   for (size_t i = 0; i < w->keys.size(); ++i) {
     GroupPartition* p = g->Find(w->keys[i]);
     if (!p || !p->cursor_pending) continue;
-    p->cursor_pending = false;
-    if (w->found[i]) {
-      ++restored;
-      p->committed = p->stored = p->pos.next = *w->found[i];
-      p->stored_valid = true;
-      p->start_time_ms = p->pos.from_time_ms = 0;
-      p->pos.live_end = std::max(p->pos.live_end, p->committed);
-    }
+    restored += w->found[i].has_value();
+    ConsumerGroup::CursorLoaded(*p, w->found[i]);
     StartGroupRead(g, *p);
   }
   if (restored)
@@ -351,7 +342,7 @@ void Broker::FinishGroupRead(uint32_t group, uint64_t key, uint32_t epoch,
 
 void Broker::TickGroups(int64_t now_ms) {
   for (auto& [id, g] : groups_) {
-    LoadGroupCursors(g.get());  // after a failed lookup: nothing pending, nothing queued
+    LoadGroupCursors(g.get());  // retries a failed lookup; nothing to do otherwise
     for (GroupPartition& p : g->partitions()) {
       if (!p.revoking() || now_ms < p.revoke_deadline_ms) continue;
       const GroupMember* m = g->Member(p.owner);

@@ -45,15 +45,14 @@ ConsumerGroup::ConsumerGroup(uint32_t id, std::string group, std::string filter)
   cursor_name_ = "g/" + group_ + "/" + filter_;
 }
 
-void ConsumerGroup::AddPartition(storage::StreamId stream, uint32_t partition, uint64_t committed,
-                                 bool stored) {
+void ConsumerGroup::AddPartition(storage::StreamId stream, uint32_t partition, uint64_t start,
+                                 int64_t start_time_ms) {
   GroupPartition p;
   p.stream = stream;
   p.partition = partition;
-  p.committed = committed;
-  p.stored = committed;
-  p.stored_valid = stored;
-  p.pos.next = committed;
+  p.committed = p.stored = p.pos.next = start;
+  p.start_time_ms = p.pos.from_time_ms = start_time_ms;
+  p.cursor_pending = true;
   p.pos.lagging = true;
   auto at = std::lower_bound(partitions_.begin(), partitions_.end(), p.key(),
                              [](const GroupPartition& a, uint64_t k) { return a.key() < k; });
@@ -131,6 +130,15 @@ void ConsumerGroup::Settle(GroupPartition& p) {
   while (!p.unacked.empty() && p.unacked.front().acked) p.unacked.pop_front();
   uint64_t c = p.unacked.empty() ? p.pos.next : p.unacked.front().offset;
   p.committed = std::max(p.committed, c);
+}
+
+void ConsumerGroup::CursorLoaded(GroupPartition& p, std::optional<uint64_t> stored) {
+  p.cursor_pending = false;
+  if (!stored) return;  // a new group: the default start (and time) stand
+  p.committed = p.stored = p.pos.next = *stored;
+  p.stored_valid = true;
+  p.start_time_ms = p.pos.from_time_ms = 0;
+  p.pos.live_end = std::max(p.pos.live_end, *stored);
 }
 
 void ConsumerGroup::Move(GroupPartition& p, SubscriberId owner, uint64_t live_end) {

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -90,10 +91,12 @@ class ConsumerGroup {
   // '/', so the name is unambiguous.
   const std::string& cursor_name() const { return cursor_name_; }
 
-  // Partitions in (stream, partition) order; added at creation only.
-  // REQUIRES: not already added.
-  void AddPartition(storage::StreamId stream, uint32_t partition, uint64_t committed,
-                    bool stored);
+  // Partitions in (stream, partition) order; added at creation only, with
+  // the start a new group gets (an offset, and a time when it replays from
+  // one), cursor_pending until CursorLoaded says whether a stored cursor
+  // replaces it. REQUIRES: not already added.
+  void AddPartition(storage::StreamId stream, uint32_t partition, uint64_t start,
+                    int64_t start_time_ms = 0);
   GroupPartition* Find(uint64_t key);
   bool cursors_loading = false;  // a LoadGroupCursors work item is queued
   std::vector<GroupPartition>& partitions() { return partitions_; }
@@ -127,6 +130,9 @@ class ConsumerGroup {
   // Hands the partition to `owner` (0: nobody) at the committed cursor: a new
   // epoch, nothing in flight, reading from `committed` up to at least `live_end`.
   static void Move(GroupPartition& p, SubscriberId owner, uint64_t live_end);
+  // The stored cursor lookup for p ended: `stored` (if the group has one for
+  // the partition) replaces the default start and any start time.
+  static void CursorLoaded(GroupPartition& p, std::optional<uint64_t> stored);
 
  private:
   uint32_t id_;

@@ -121,7 +121,8 @@ void Broker::HandleReplicate(Connection* c, const mqtt::Publish& p, std::string_
                            "a frame does not hold a stored batch", topic);
     if (h.raw_len > max_raw)
       return RefuseReplica(c, seq, mqtt::ReasonCode::kPayloadFormatInvalid,
-                           "a batch decompresses to more than limits.max_packet_size", topic);
+                           "a batch decompresses to more than this daemon accepts "
+                           "(256 KiB, or limits.max_packet_size when larger)", topic);
     if (h.first_ts < 0 || h.first_ts > kMaxReplicaTimestampMs)
       return RefuseReplica(c, seq, mqtt::ReasonCode::kPayloadFormatInvalid,
                            "a batch's timestamp is out of range", topic);

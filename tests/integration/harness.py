@@ -737,17 +737,13 @@ class MqttCounter:
     every PUBLISH (payload -> count, and the user properties of the first
     copy), acknowledging each, and reconnects whenever the broker goes away.
 
-    Its session never expires (0xFFFFFFFF): Mosquitto 2.0 ends offline sessions
-    that have a finite expiry when it shuts down (session_expiry__remove_all), so
-    a counter caught offline by a broker restart would lose what was queued
-    for it, which is not what the exporter tests measure.
-
-    Every CONNECT, the first included, has clean start 0 (each test runs its own
-    broker, so there is no old session to resume). Mosquitto 2.0 saves a session
-    at shutdown only if its last CONNECT had clean start 0 (persist__client_save),
-    whatever its expiry: with clean start 1 on the first connection, the first
-    broker restart silently dropped the subscription and every message queued
-    or in flight to the counter. `sessions_lost` counts reconnections that did
+    Its session never expires (0xFFFFFFFF), so no test depends on how long a
+    broker keeps it. Every CONNECT, the first included, has clean start 0 (each
+    test runs its own broker, so there is no old session to resume). Mosquitto
+    2.0 saves a session at shutdown only if its last CONNECT had clean start 0
+    (persist__client_save), whatever its expiry: with clean start 1 on the first
+    connection, the first broker restart silently dropped the subscription and
+    every message queued or in flight to the counter. `sessions_lost` counts reconnections that did
     not find the session (CONNACK session present 0), so a test can assert
     that the broker under it kept its side."""
 

@@ -111,8 +111,8 @@ class UpstreamChaos(DaemonTest):
         # Flap: clean stops and starts. Each start waits for the exporter to
         # come back before the next stop, so every flap is a link loss the
         # exporter sees (back-off alone could span several short flaps), and
-        # for the collector too, so that Mosquitto never stops while the
-        # collector's session is offline (see MqttCounter).
+        # for the collector too, so that every stop finds it connected with
+        # records on their way to it.
         for i in range(5):
             before, seen = self.exporters(edge)[0]["reconnects"], collector.connects
             print("%s flap %d: stop at m%d" % (time.strftime("%H:%M:%S"), i + 1, pub.n))

@@ -130,9 +130,9 @@ static void test_members_sorted_by_client_id(void** state) {
 
 static void test_partitions_sorted_and_found(void** state) {
   ConsumerGroup& g = static_cast<Fixture*>(*state)->group;
-  g.AddPartition(2, 1, 10, true);
-  g.AddPartition(1, 3, 0, false);
-  g.AddPartition(2, 0, 5, true);
+  g.AddPartition(2, 1, 10);
+  g.AddPartition(1, 3, 0);
+  g.AddPartition(2, 0, 5);
   assert_int_equal(g.partitions()[0].stream, 1);
   assert_int_equal(g.partitions()[1].partition, 0);
   GroupPartition* p = g.Find(PartitionKey(2, 1));
@@ -143,9 +143,33 @@ static void test_partitions_sorted_and_found(void** state) {
   assert_null(g.Find(PartitionKey(3, 0)));
 }
 
+static void test_stored_cursor_replaces_the_default_start(void** state) {
+  ConsumerGroup& g = static_cast<Fixture*>(*state)->group;
+  g.AddPartition(1, 0, 500, 1700000000000);  // a new group would start at a time
+  g.AddPartition(1, 1, 500, 1700000000000);
+  GroupPartition& known = *g.Find(PartitionKey(1, 0));
+  GroupPartition& fresh = *g.Find(PartitionKey(1, 1));
+  assert_true(known.cursor_pending);
+  assert_false(known.stored_valid);  // nothing is stored before the lookup ends
+  ConsumerGroup::CursorLoaded(known, 42);  // the group existed: its cursor wins
+  assert_false(known.cursor_pending);
+  assert_int_equal(known.committed, 42);
+  assert_int_equal(known.pos.next, 42);
+  assert_true(known.stored_valid);
+  assert_int_equal(known.stored, 42);
+  assert_int_equal(known.start_time_ms, 0);
+  assert_int_equal(known.pos.from_time_ms, 0);
+  ConsumerGroup::CursorLoaded(fresh, std::nullopt);  // new: the default start stands
+  assert_false(fresh.cursor_pending);
+  assert_int_equal(fresh.committed, 500);
+  assert_false(fresh.stored_valid);
+  assert_int_equal(fresh.start_time_ms, 1700000000000);
+  assert_int_equal(fresh.pos.from_time_ms, 1700000000000);
+}
+
 static void test_committed_is_the_contiguous_acked_prefix(void** state) {
   ConsumerGroup& g = static_cast<Fixture*>(*state)->group;
-  g.AddPartition(1, 0, 100, true);
+  g.AddPartition(1, 0, 100);
   GroupPartition& p = *g.Find(PartitionKey(1, 0));
   ConsumerGroup::Move(p, 9, 100);
   for (uint64_t o = 100; o < 105; ++o) {
@@ -174,7 +198,7 @@ static void test_committed_is_the_contiguous_acked_prefix(void** state) {
 
 static void test_move_restarts_at_committed_and_ignores_stale_acks(void** state) {
   ConsumerGroup& g = static_cast<Fixture*>(*state)->group;
-  g.AddPartition(1, 0, 0, false);
+  g.AddPartition(1, 0, 0);
   GroupPartition& p = *g.Find(PartitionKey(1, 0));
   ConsumerGroup::Move(p, 1, 0);
   uint32_t old_epoch = p.epoch;
@@ -202,8 +226,8 @@ static void test_assignment_prefers_incoming_owner_while_revoking(void** state) 
   ConsumerGroup& g = static_cast<Fixture*>(*state)->group;
   g.Join(1, "a", SubOptions{});
   g.Join(2, "b", SubOptions{});
-  g.AddPartition(1, 0, 0, false);
-  g.AddPartition(1, 1, 0, false);
+  g.AddPartition(1, 0, 0);
+  g.AddPartition(1, 1, 0);
   GroupPartition& p0 = g.partitions()[0];
   GroupPartition& p1 = g.partitions()[1];
   p0.owner = 1;
@@ -223,6 +247,7 @@ int main() {
       cmocka_unit_test(test_random_assignments_stay_balanced_and_sticky),
       cmocka_unit_test_setup_teardown(test_members_sorted_by_client_id, Setup, Teardown),
       cmocka_unit_test_setup_teardown(test_partitions_sorted_and_found, Setup, Teardown),
+      cmocka_unit_test_setup_teardown(test_stored_cursor_replaces_the_default_start, Setup, Teardown),
       cmocka_unit_test_setup_teardown(test_committed_is_the_contiguous_acked_prefix, Setup, Teardown),
       cmocka_unit_test_setup_teardown(test_move_restarts_at_committed_and_ignores_stale_acks, Setup,
                                       Teardown),
