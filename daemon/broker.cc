@@ -89,8 +89,8 @@ std::string Broker::Start() {
     const config::ListenerConfig& lc = cfg_.listeners[i];
     tls::Context* ctx = tls_[i].get();
     auto l = std::make_unique<Listener>(
-        &loop_, lc, [this, ctx](uv_tcp_t* tcp, const config::ListenerConfig& from) {
-          Accept(tcp, from, ctx);
+        &loop_, lc, [this, ctx](uv_stream_t* server, const config::ListenerConfig& from) {
+          Accept(server, from, ctx);
         });
     err = l->Bind();
     listeners_.push_back(std::move(l));
@@ -172,23 +172,24 @@ void Broker::WriteReadyFile() {
     LOG_WARN("cannot write ready file %s", ready_file_.c_str());
 }
 
-void Broker::Accept(uv_tcp_t* tcp, const config::ListenerConfig& l, tls::Context* tls) {
+void Broker::Accept(uv_stream_t* server, const config::ListenerConfig& l, tls::Context* tls) {
   if (stopping_ || connections_.size() >= cfg_.limits.max_connections) {
     ++stats_.connections_refused;
     LOG_WARN("refusing a connection on %s: %s", l.bind.c_str(),
              stopping_ ? "shutting down" : "max_connections reached");
-    uv_close(AsHandle(tcp), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    Listener::Refuse(server);
     return;
   }
   ++stats_.connections_accepted;
   uint64_t id = next_conn_id_++;
-  auto c = std::make_unique<Connection>(this, tcp, l, id, tls);
+  auto c = std::make_unique<Connection>(this, &loop_, l, id, tls);
   Connection* raw = c.get();
   // Deliveries stop at max_output_bytes (the rest waits in the log or the
   // queue); only acks and pings can go past it, so twice that plus one packet
   // means the client stopped reading.
   raw->set_output_hard_cap(2 * cfg_.limits.max_output_bytes + cfg_.limits.max_packet_size);
   connections_.emplace(id, std::move(c));
+  if (!raw->Accept(server)) return;  // closing; its close callback frees it
   raw->Start();
   if (storage_paused_) raw->PauseReading();
 }
@@ -208,7 +209,7 @@ void Broker::OnConnectionClosing(Connection* c) {
 void Broker::OnConnectionClosed(Connection* c) { connections_.erase(c->id()); }
 
 void Broker::OnPeerClosed(Connection* c, const char* why) {
-  LOG_DEBUG("client %s (%s): %s", c->client_id.empty() ? "-" : c->client_id.c_str(),
+  LOG_DEBUG("client %s (%s): %s", c->client_name(),
             c->peer().c_str(), why);
   c->Close(why);
 }
@@ -261,7 +262,7 @@ void Broker::Tick() {
     } else if (c->state() == Connection::State::kConnected && c->keepalive_s > 0 &&
                now - c->last_read_ms > int64_t{c->keepalive_s} * 1500) {
       // [MQTT-3.1.2-24]: one and a half times the keep-alive with nothing read.
-      LOG_INFO("client %s (%s): keep-alive timeout", c->client_id.c_str(), c->peer().c_str());
+      LOG_INFO("client %s (%s): keep-alive timeout", c->client_name(), c->peer().c_str());
       expired.push_back(c.get());
     }
   }

@@ -147,7 +147,7 @@ class Broker {
   void FinishShutdown();
   void Reload();
   void CloseHandles();
-  void Accept(uv_tcp_t* tcp, const config::ListenerConfig& l, tls::Context* tls);
+  void Accept(uv_stream_t* server, const config::ListenerConfig& l, tls::Context* tls);
   void Tick();
   void EndOfIteration();
   Connection* FindConnection(uint64_t id);
@@ -159,7 +159,9 @@ class Broker {
 
   // handle_*.cc: one per packet kind
   void HandleConnect(Connection* c, std::string_view body, uint8_t flags);
-  void RefuseConnect(Connection* c, mqtt::Version v, mqtt::ReasonCode rc, const char* why);
+  // client_id: as the CONNECT gave it, for the log ("" when not decoded).
+  void RefuseConnect(Connection* c, mqtt::Version v, mqtt::ReasonCode rc, const char* why,
+                     std::string_view client_id = {});
   void HandlePublish(Connection* c, uint8_t flags, std::string_view body);
   void HandleAck(Connection* c, mqtt::PacketType type, uint8_t flags, std::string_view body);
   void HandleSubscribe(Connection* c, uint8_t flags, std::string_view body);
@@ -339,7 +341,8 @@ class Broker {
   std::vector<uint64_t> dirty_;
 
   SubscriberId next_session_id_ = 1;
-  std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
+  // Keyed by a view of the session's own client_id (one copy of the id).
+  std::unordered_map<std::string_view, std::unique_ptr<Session>> sessions_;
   std::unordered_map<SubscriberId, Session*> sessions_by_id_;
   TopicTree tree_;
   RetainedTree<MessagePtr> retained_;

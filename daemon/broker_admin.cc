@@ -300,8 +300,8 @@ HttpResponse Broker::HandleAdmin(const HttpRequest& req) {
       j.push_back({{"client_id", cid}, {"connected", s->conn != nullptr},
                    {"peer", s->conn ? s->conn->peer() : ""},
                    {"protocol", s->conn ? (s->conn->version == mqtt::Version::k5 ? "5.0" : "3.1.1") : ""},
-                   {"subscriptions", s->subscriptions.size()}, {"inflight", s->inflight.size()},
-                   {"queued", s->queue.size()}, {"session_expiry_s", s->expiry_interval},
+                   {"subscriptions", s->View().subscriptions.size()}, {"inflight", s->View().inflight.size()},
+                   {"queued", s->View().queue.size()}, {"session_expiry_s", s->expiry_interval},
                    {"buffer_bytes", s->conn ? s->conn->buffer_bytes() : 0}});
     }
   } else if (req.path == "/v1/exporters") {

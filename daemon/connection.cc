@@ -1,5 +1,7 @@
 #include "daemon/connection.h"
 
+#include <arpa/inet.h>
+
 #include <cstring>
 
 #include "daemon/broker.h"
@@ -21,34 +23,76 @@ uv_stream_t* AsStream(H* h) {
 }
 }  // namespace
 
-Connection::Connection(Broker* broker, uv_tcp_t* tcp, const config::ListenerConfig& listener,
+Connection::Connection(Broker* broker, uv_loop_t* loop, const config::ListenerConfig& listener,
                        uint64_t id, tls::Context* tls)
-    : broker_(broker), tcp_(tcp), listener_(&listener), id_(id) {
+    : broker_(broker), listener_(&listener), id_(id) {
   if (tls) tls_ = std::make_unique<TlsIo>(tls);
-  tcp_->data = this;
-  sockaddr_storage addr{};
-  int len = sizeof addr;
-  if (uv_tcp_getpeername(tcp_, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-    peer_ = FormatAddress(reinterpret_cast<sockaddr*>(&addr));
+  uv_tcp_init(loop, &tcp_);
+  tcp_.data = this;
   connected_at_ms = last_read_ms = clock::MonoMs();
 }
 
+bool Connection::Accept(uv_stream_t* server) {
+  int rc = uv_accept(server, AsStream(&tcp_));
+  if (rc != 0) {
+    LOG_WARN("accept failed: %s", uv_strerror(rc));
+    Close(uv_strerror(rc));
+    return false;
+  }
+  sockaddr_storage addr{};
+  int len = sizeof addr;
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    if (addr.ss_family == AF_INET) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
+      peer_.family = AF_INET;
+      peer_.port = ntohs(in->sin_port);
+      std::memcpy(peer_.ip, &in->sin_addr, sizeof in->sin_addr);
+    } else if (addr.ss_family == AF_INET6) {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
+      peer_.family = AF_INET6;
+      peer_.port = ntohs(in6->sin6_port);
+      std::memcpy(peer_.ip, &in6->sin6_addr, sizeof in6->sin6_addr);
+    }
+  }
+  return true;
+}
+
+std::string Connection::peer() const {
+  sockaddr_storage addr{};
+  if (peer_.family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&addr);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(peer_.port);
+    std::memcpy(&in->sin_addr, peer_.ip, sizeof in->sin_addr);
+  } else if (peer_.family == AF_INET6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(peer_.port);
+    std::memcpy(&in6->sin6_addr, peer_.ip, sizeof in6->sin6_addr);
+  }
+  return FormatAddress(reinterpret_cast<const sockaddr*>(&addr));
+}
+
+const char* Connection::client_name() const {
+  return session != nullptr ? session->client_id.c_str() : "-";
+}
+
 void Connection::Start() {
-  uv_tcp_nodelay(tcp_, 1);
-  int rc = uv_read_start(AsStream(tcp_), OnAlloc, OnRead);
+  uv_tcp_nodelay(&tcp_, 1);
+  int rc = uv_read_start(AsStream(&tcp_), OnAlloc, OnRead);
   if (rc != 0) Close(uv_strerror(rc));
 }
 
 void Connection::PauseReading() {
   if (paused || state_ == State::kClosing) return;
   paused = true;
-  uv_read_stop(AsStream(tcp_));
+  uv_read_stop(AsStream(&tcp_));
 }
 
 void Connection::ResumeReading() {
   if (!paused || state_ == State::kClosing || rate_paused) return;
   paused = false;
-  uv_read_start(AsStream(tcp_), OnAlloc, OnRead);
+  uv_read_start(AsStream(&tcp_), OnAlloc, OnRead);
 }
 
 void Connection::ResumeAfterRateLimit() {
@@ -64,10 +108,10 @@ void Connection::ResumeAfterRateLimit() {
 
 void Connection::Close(const char* why, bool flush) {
   if (state_ == State::kClosing) return;
-  LOG_DEBUG("closing connection %s (%s): %s", peer_.c_str(),
-            client_id.empty() ? "-" : client_id.c_str(), why);
+  LOG_DEBUG("closing connection %s (%s): %s", peer().c_str(),
+            client_name(), why);
   state_ = State::kClosing;
-  uv_read_stop(AsStream(tcp_));
+  uv_read_stop(AsStream(&tcp_));
   broker_->OnConnectionClosing(this);
   if (flush && tls_ && tls_->session.handshake_done()) {
     if (io_ && !io_->out.empty()) {
@@ -84,13 +128,13 @@ void Connection::Close(const char* why, bool flush) {
     if (!write_pending_) Flush();
     if (write_pending_) return;
   }
-  uv_close(AsHandle(tcp_), OnClosed);
+  uv_close(AsHandle(&tcp_), OnClosed);
 }
 
 void Connection::MarkDirty() {
   if (hard_cap_ && queued_bytes() > hard_cap_ && state_ != State::kClosing) {
-    LOG_WARN("client %s (%s): %zu bytes queued and not read; disconnecting", client_id.c_str(),
-             peer_.c_str(), queued_bytes());
+    LOG_WARN("client %s (%s): %zu bytes queued and not read; disconnecting", client_name(),
+             peer().c_str(), queued_bytes());
     if (io_) io_->out.clear();
     Close("output over its cap");
     return;
@@ -116,7 +160,7 @@ void Connection::Flush() {
   if (state_ == State::kClosing && !close_after_write_) return;
   // Try the fast path first: most writes fit in the socket buffer at once.
   uv_buf_t buf = uv_buf_init(wire.data(), static_cast<unsigned>(wire.size()));
-  int n = uv_try_write(AsStream(tcp_), &buf, 1);
+  int n = uv_try_write(AsStream(&tcp_), &buf, 1);
   if (n == static_cast<int>(wire.size())) {
     wire.clear();
     DropIoIfSmallAndEmpty();
@@ -138,7 +182,7 @@ void Connection::Flush() {
   buf = uv_buf_init(writing.data(), static_cast<unsigned>(writing.size()));
   if (!write_req_) write_req_ = std::make_unique<uv_write_t>();
   write_req_->data = this;
-  int rc = uv_write(write_req_.get(), AsStream(tcp_), &buf, 1, OnWriteDone);
+  int rc = uv_write(write_req_.get(), AsStream(&tcp_), &buf, 1, OnWriteDone);
   if (rc != 0) {
     writing.clear();
     Close(uv_strerror(rc));
@@ -203,7 +247,7 @@ void Connection::OnWriteDone(uv_write_t* req, int status) {
   c->write_pending_ = false;
   c->io_->writing.clear();  // a write was pending, so io_ exists
   if (c->close_after_write_) {
-    uv_close(AsHandle(c->tcp_), OnClosed);
+    uv_close(AsHandle(&c->tcp_), OnClosed);
     return;
   }
   if (status < 0) {
@@ -218,8 +262,7 @@ void Connection::OnWriteDone(uv_write_t* req, int status) {
 
 void Connection::OnClosed(uv_handle_t* h) {
   auto* c = static_cast<Connection*>(h->data);
-  delete reinterpret_cast<uv_tcp_t*>(h);
-  c->broker_->OnConnectionClosed(c);  // deletes c
+  c->broker_->OnConnectionClosed(c);  // deletes c, and the handle with it
 }
 
 void Connection::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -254,7 +297,7 @@ void Connection::ReadTls(const char* data, size_t len) {
     return;
   }
   if (!was_done && tls.handshake_done())
-    LOG_DEBUG("TLS from %s: %s %s, client certificate: %s", peer_.c_str(), tls.Version().c_str(),
+    LOG_DEBUG("TLS from %s: %s %s, client certificate: %s", peer().c_str(), tls.Version().c_str(),
               tls.CipherSuite().c_str(), tls.PeerIdentity().empty() ? "none" : tls.PeerIdentity().c_str());
   if (!tls_->out.empty()) MarkDirty();
   if (!tls_->plain.empty()) Read(tls_->plain.data(), tls_->plain.size());

@@ -30,14 +30,19 @@ struct Session;
 
 class Connection {
  public:
-  enum class State { kNew, kConnected, kClosing };
+  enum class State : uint8_t { kNew, kConnected, kClosing };
 
-  // `tls` is the listener's TLS context, or null for a plain listener.
-  Connection(Broker* broker, uv_tcp_t* tcp, const config::ListenerConfig& listener, uint64_t id,
+  // `tls` is the listener's TLS context, or null for a plain listener. The
+  // socket handle lives in this object (one allocation per connection), so
+  // from here on the object is freed only by the close callback.
+  Connection(Broker* broker, uv_loop_t* loop, const config::ListenerConfig& listener, uint64_t id,
              tls::Context* tls);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
+  // Takes the pending connection of `server`; false: it failed and the
+  // connection is closing.
+  bool Accept(uv_stream_t* server);
   void Start();
   // Stops reading and writing, closes the socket; the broker frees this object
   // from the close callback. Pending output is written first when `flush`.
@@ -77,18 +82,22 @@ class Connection {
   uint64_t id() const { return id_; }
   State state() const { return state_; }
   void set_state(State s) { state_ = s; }
-  const std::string& peer() const { return peer_; }
+  // The client's address, formatted when asked ("127.0.0.1:40123",
+  // "[::1]:40123"; "?" when unknown).
+  std::string peer() const;
   const config::ListenerConfig& listener() const { return *listener_; }
 
+  // The session's client id, for logs; "-" before CONNECT and once closing.
+  const char* client_name() const;
+
   // Protocol state, set by the CONNECT handler.
-  mqtt::Version version = mqtt::Version::k311;
   Session* session = nullptr;
-  std::string client_id;  // for logs, also before a session exists
-  uint16_t keepalive_s = 0;     // as granted
-  uint32_t max_packet_out = 0;  // the client's Maximum Packet Size; 0 = no limit
+  mqtt::Version version = mqtt::Version::k311;
+  bool problem_info = true;          // Request Problem Information
+  uint16_t keepalive_s = 0;          // as granted
   uint16_t receive_max_out = 65535;  // the client's Receive Maximum
   uint16_t topic_alias_max_out = 0;  // the client's Topic Alias Maximum
-  bool problem_info = true;          // Request Problem Information
+  uint32_t max_packet_out = 0;       // the client's Maximum Packet Size; 0 = no limit
   int64_t connected_at_ms = 0;       // monotonic, at accept
   int64_t last_read_ms = 0;          // monotonic
   // What this connection was promised in its CONNACK (5.0), so that a reload
@@ -97,6 +106,10 @@ class Connection {
   uint32_t max_packet_in = 0;
   uint32_t receive_max_in = 0;
   uint32_t inbound_unacked = 0;      // QoS 1/2 PUBLISH received and not yet acknowledged
+  bool will_suppressed = false;  // DISCONNECT 0x00 received: no will
+  bool paused = false;
+  bool rate_paused = false;  // reading paused by max_publish_rate (3.1.1)
+  bool dirty = false;
   // MQTT 5 topic aliases, allocated when a client first uses them.
   struct TopicAliases {
     std::vector<std::string> in;                     // index = topic alias - 1
@@ -107,10 +120,6 @@ class Connection {
     if (!aliases) aliases = std::make_unique<TopicAliases>();
     return *aliases;
   }
-  bool will_suppressed = false;  // DISCONNECT 0x00 received: no will
-  bool paused = false;
-  bool rate_paused = false;  // reading paused by max_publish_rate (3.1.1)
-  bool dirty = false;
   // Acks owed to the client, in the order its PUBLISH packets arrived
   // [MQTT-4.6.0-2/3]; an entry waits (ready=false) until storage committed.
   struct AckEntry {
@@ -173,18 +182,25 @@ class Connection {
     std::string out;    // ciphertext waiting to be written
   };
 
+  uv_tcp_t tcp_{};
   Broker* broker_;
-  uv_tcp_t* tcp_;
   const config::ListenerConfig* listener_;  // the Listener's, which outlives us
   uint64_t id_;
-  State state_ = State::kNew;
-  std::string peer_;
   std::unique_ptr<Io> io_;
   std::unique_ptr<uv_write_t> write_req_;  // created by the first write that blocks
+  std::unique_ptr<TlsIo> tls_;
+  size_t hard_cap_ = 0;
+  // The peer's address in 20 bytes rather than a formatted string's 32:
+  // every idle connection pays for each byte here.
+  struct PeerAddress {
+    uint8_t family = 0;  // AF_INET, AF_INET6; 0: unknown
+    uint16_t port = 0;
+    uint8_t ip[16] = {};
+  };
+  PeerAddress peer_;
+  State state_ = State::kNew;
   bool write_pending_ = false;
   bool close_after_write_ = false;
-  size_t hard_cap_ = 0;
-  std::unique_ptr<TlsIo> tls_;
 };
 
 }  // namespace trib

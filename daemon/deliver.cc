@@ -91,8 +91,8 @@ void Broker::Route(const MessagePtr& msg) {
     Session* s = it->second;
     if (CanSend(s, d.qos)) {
       Send(s, std::move(d));
-    } else if (s->queue.size() < cfg_.limits.max_queued_messages && (s->conn || d.qos > 0)) {
-      s->queue.push_back(std::move(d));
+    } else if (s->View().queue.size() < cfg_.limits.max_queued_messages && (s->conn || d.qos > 0)) {
+      s->Flow().queue.push_back(std::move(d));
     } else {
       ++stats_.dropped_queue;
     }
@@ -105,13 +105,13 @@ bool Broker::CanSend(const Session* s, uint8_t qos) const {
   if (c->queued_bytes() >= cfg_.limits.max_output_bytes) return false;
   if (qos == 0) return true;
   size_t window = std::min<size_t>(c->receive_max_out, cfg_.limits.max_inflight);
-  return s->inflight.size() < window;
+  return s->View().inflight.size() < window;
 }
 
 void Broker::Offer(Session* s, Delivery&& d) {
   const Message& m = *d.msg;
   if (m.stored) {
-    Position& p = s->positions[PartitionKey(m.stream, m.partition)];
+    Position& p = s->Flow().positions[PartitionKey(m.stream, m.partition)];
     if (p.lagging || m.offset < p.next) {
       if (p.lagging) {
         p.live_end = std::max(p.live_end, m.offset + 1);
@@ -119,7 +119,7 @@ void Broker::Offer(Session* s, Delivery&& d) {
       }
       return;  // it will come from the log, or was already delivered
     }
-    if (s->queue.empty() && CanSend(s, d.qos)) {
+    if (s->View().queue.empty() && CanSend(s, d.qos)) {
       p.next = m.offset + 1;
       s->positions_dirty = true;
       Send(s, std::move(d));
@@ -130,16 +130,15 @@ void Broker::Offer(Session* s, Delivery&& d) {
     }
     return;
   }
-  if (s->queue.empty() && CanSend(s, d.qos)) {
+  if (s->View().queue.empty() && CanSend(s, d.qos)) {
     Send(s, std::move(d));
     return;
   }
   // Not stored: queue, bounded. An offline session keeps only QoS>0
   // [MQTT-3.1.2-5] (QoS 0 may be dropped).
-  if ((s->conn || d.qos > 0) && s->queue.size() < cfg_.limits.max_queued_messages) {
-    s->queue.push_back(std::move(d));
+  if ((s->conn || d.qos > 0) && s->View().queue.size() < cfg_.limits.max_queued_messages) {
+    s->Flow().queue.push_back(std::move(d));
   } else {
-    ++s->dropped;
     ++stats_.dropped_queue;
   }
 }
@@ -203,7 +202,7 @@ bool Broker::Send(Session* s, Delivery&& d, bool dup, uint16_t packet_id) {
     f.packet_id = out.packet_id;
     mqtt::EncodePublish(c->out(), c->version, out);
     f.d = std::move(d);
-    if (!dup) s->inflight.push_back(std::move(f));
+    if (!dup) s->Flow().inflight.push_back(std::move(f));
   } else {
     mqtt::EncodePublish(c->out(), c->version, out);
   }
@@ -218,16 +217,18 @@ bool Broker::Send(Session* s, Delivery&& d, bool dup, uint16_t packet_id) {
 
 // Fills the window from the queue, then lets lagging partitions read on.
 void Broker::Pump(Session* s) {
-  while (!s->queue.empty() && CanSend(s, s->queue.front().qos)) {
-    Delivery d = std::move(s->queue.front());
-    s->queue.pop_front();
+  while (!s->View().queue.empty() && CanSend(s, s->Flow().queue.front().qos)) {
+    Delivery d = std::move(s->Flow().queue.front());
+    s->Flow().queue.pop_front();
     Send(s, std::move(d));
   }
-  if (!s->queue.empty()) return;
-  for (auto& [key, p] : s->positions) {
-    if (p.lagging && !p.reading) StartRead(s, key, p);
+  if (!s->View().queue.empty()) return;
+  if (SessionFlow* f = s->FlowIfAny()) {
+    for (auto& [key, p] : f->positions) {
+      if (p.lagging && !p.reading) StartRead(s, key, p);
+    }
   }
-  if (!s->groups.empty()) PumpGroups(s);
+  if (!s->View().groups.empty()) PumpGroups(s);
 }
 
 namespace {
@@ -280,11 +281,11 @@ void Broker::StartRead(Session* s, uint64_t key, Position& p, uint32_t group, ui
   // Read once half the in-flight window is free, not at every acknowledgement:
   // a read decodes whole batches, which is wasted on a record or two.
   size_t window = std::min<size_t>(s->conn->receive_max_out, cfg_.limits.max_inflight);
-  if (s->inflight.size() + std::max<size_t>(1, window / 2) > window) return;
+  if (s->View().inflight.size() + std::max<size_t>(1, window / 2) > window) return;
   // A reader whose deliveries wait for acks cannot send more than the free
   // window: reading more would decode records only to drop them.
   size_t max_records = kCatchUpRecords;
-  if (ReaderQos(s, group) > 0) max_records = std::min(max_records, window - s->inflight.size());
+  if (ReaderQos(s, group) > 0) max_records = std::min(max_records, window - s->View().inflight.size());
   p.reading = true;
   auto* w = new ReadWork{};
   w->req.data = w;
@@ -333,7 +334,7 @@ uint8_t Broker::ReaderQos(const Session* s, uint32_t group) const {
     const GroupMember* m = it == groups_.end() ? nullptr : it->second->Member(s->id);
     return m ? m->options.qos : 0;
   }
-  for (const auto& [k, sub] : s->subscriptions) {
+  for (const auto& [k, sub] : s->View().subscriptions) {
     if (sub.group.empty()) q = std::max(q, sub.options.qos);
   }
   return q;
@@ -342,7 +343,7 @@ uint8_t Broker::ReaderQos(const Session* s, uint32_t group) const {
 bool Broker::MatchSession(const Session* s, std::string_view topic, Delivery* d,
                           uint8_t record_qos, bool record_retain) const {
   bool any = false;
-  for (const auto& [k, sub] : s->subscriptions) {
+  for (const auto& [k, sub] : s->View().subscriptions) {
     if (!sub.group.empty() || !mqtt::TopicMatches(sub.filter, topic)) continue;
     if (sub.options.check_read && !const_cast<Broker*>(this)->AllowRead(s->id, topic)) continue;
     uint8_t q = std::min(sub.options.qos, record_qos);
@@ -416,8 +417,10 @@ void Broker::FinishCatchUp(SubscriberId sid, uint64_t key, storage::Result<stora
   auto it = sessions_by_id_.find(sid);
   if (it == sessions_by_id_.end()) return;
   Session* s = it->second;
-  auto pit = s->positions.find(key);
-  if (pit == s->positions.end()) return;
+  SessionFlow* flow = s->FlowIfAny();
+  if (!flow) return;
+  auto pit = flow->positions.find(key);
+  if (pit == flow->positions.end()) return;
   Position& p = pit->second;
   p.reading = false;
   uint64_t before = p.next;
@@ -445,10 +448,10 @@ void Broker::SendRetained(Session* s, const Subscription& sub) {
     d.retain = true;  // [MQTT-3.3.1-9]
     if (sub.options.subscription_id) d.subscription_ids.push_back(sub.options.subscription_id);
     // Retained copies take the in-memory path even when a stream stored them.
-    if (s->queue.empty() && CanSend(s, d.qos)) {
+    if (s->View().queue.empty() && CanSend(s, d.qos)) {
       Send(s, std::move(d));
-    } else if (s->queue.size() < cfg_.limits.max_queued_messages) {
-      s->queue.push_back(std::move(d));
+    } else if (s->View().queue.size() < cfg_.limits.max_queued_messages) {
+      s->Flow().queue.push_back(std::move(d));
     }
   }
 }

@@ -156,7 +156,7 @@ void Broker::GroupSubscribed(Session* s, const Subscription& sub, bool added) {
   }
   if (added) ++g->subscribers;
   if (s->conn && g->Join(s->id, s->client_id, sub.options)) {
-    s->groups.push_back(g->id());
+    s->Flow().groups.push_back(g->id());
     Rebalance(g);
   }
 }
@@ -165,26 +165,29 @@ void Broker::GroupUnsubscribed(Session* s, const Subscription& sub) {
   ConsumerGroup* g = FindGroup(sub.group, sub.filter);
   if (!g) return;
   if (g->Leave(s->id)) {
-    s->groups.erase(std::remove(s->groups.begin(), s->groups.end(), g->id()), s->groups.end());
+    std::vector<uint32_t>& ids = s->Flow().groups;
+    ids.erase(std::remove(ids.begin(), ids.end(), g->id()), ids.end());
     Rebalance(g);
   }
   if (--g->subscribers <= 0) DropGroup(g);
 }
 
 void Broker::JoinGroups(Session* s) {
-  for (const auto& [key, sub] : s->subscriptions) {
+  for (const auto& [key, sub] : s->View().subscriptions) {
     if (sub.group.empty()) continue;
     ConsumerGroup* g = FindGroup(sub.group, sub.filter);
     if (g && g->Join(s->id, s->client_id, sub.options)) {
-      s->groups.push_back(g->id());
+      s->Flow().groups.push_back(g->id());
       Rebalance(g);
     }
   }
 }
 
 void Broker::LeaveGroups(Session* s) {
+  SessionFlow* flow = s->FlowIfAny();
+  if (!flow) return;  // in no group, nothing in flight
   std::vector<uint32_t> ids;
-  ids.swap(s->groups);
+  ids.swap(flow->groups);
   for (uint32_t id : ids) {
     auto it = groups_.find(id);
     if (it != groups_.end() && it->second->Leave(s->id)) Rebalance(it->second.get());
@@ -193,7 +196,7 @@ void Broker::LeaveGroups(Session* s) {
   // Offline: its partitions went to other members, which get the records this
   // session had not acknowledged; resending them on its return would only
   // duplicate them. QoS 2 flows stay: the client may hold their packet ids.
-  s->inflight.remove_if([](const OutFlight& f) { return f.d.group != 0 && f.d.qos == 1; });
+  flow->inflight.remove_if([](const OutFlight& f) { return f.d.group != 0 && f.d.qos == 1; });
 }
 
 void Broker::DropGroup(ConsumerGroup* g) {
@@ -274,7 +277,7 @@ void Broker::GroupOffer(ConsumerGroup* g, const MessagePtr& msg) {
     ConsumerGroup::Settle(*p);
     return;
   }
-  if (!s->queue.empty() || !CanSend(s, d.qos)) {
+  if (!s->View().queue.empty() || !CanSend(s, d.qos)) {
     p->pos.lagging = true;  // read it back from the log when there is room
     p->pos.live_end = std::max(p->pos.live_end, msg->offset + 1);
     return;
@@ -298,7 +301,7 @@ void Broker::GroupAcked(const Delivery& d) {
 }
 
 void Broker::PumpGroups(Session* s) {
-  for (uint32_t id : s->groups) {
+  for (uint32_t id : s->View().groups) {
     auto it = groups_.find(id);
     if (it == groups_.end()) continue;
     for (GroupPartition& p : it->second->partitions()) {

@@ -14,19 +14,23 @@ void Broker::HandleAck(Connection* c, mqtt::PacketType type, uint8_t flags, std:
     // [MQTT-4.3.3-11]; an unknown id gets 0x92 in 5.0.
     // The in-flight count drops when the PUBCOMP goes out (SendReadyAcks).
     bool known = s->Qos2Release(a.packet_id);
-    if (known) MarkQos2Dirty(s);  // stored lazily: see Session::Qos2Ids::restored
+    if (known) MarkQos2Dirty(s);  // stored lazily: see Qos2Ids::restored
     QueueAck(c, mqtt::PacketType::kPubcomp, a.packet_id, true,
              known ? mqtt::ReasonCode::kSuccess : mqtt::ReasonCode::kPacketIdentifierNotFound);
     return;
   }
-  auto it = s->inflight.begin();
-  while (it != s->inflight.end() && it->packet_id != a.packet_id) ++it;
-  if (it == s->inflight.end()) {
+  SessionFlow* flow = s->FlowIfAny();
+  std::list<OutFlight>::iterator it;
+  if (flow) {
+    it = flow->inflight.begin();
+    while (it != flow->inflight.end() && it->packet_id != a.packet_id) ++it;
+  }
+  if (!flow || it == flow->inflight.end()) {
     if (type == mqtt::PacketType::kPubrec) {
       QueueAck(c, mqtt::PacketType::kPubrel, a.packet_id, true,
                mqtt::ReasonCode::kPacketIdentifierNotFound);
     }
-    LOG_DEBUG("client %s: %s for unknown packet id %u", c->client_id.c_str(),
+    LOG_DEBUG("client %s: %s for unknown packet id %u", c->client_name(),
               mqtt::PacketTypeName(type), a.packet_id);
     return;
   }
@@ -56,7 +60,7 @@ void Broker::HandleAck(Connection* c, mqtt::PacketType type, uint8_t flags, std:
   } else if (it->d.msg->stored) {
     s->positions_dirty = true;
   }
-  s->inflight.erase(it);
+  flow->inflight.erase(it);
   Pump(s);
 }
 

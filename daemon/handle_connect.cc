@@ -24,9 +24,11 @@ std::string AssignClientId(uint64_t conn_id) {
 
 }  // namespace
 
-void Broker::RefuseConnect(Connection* c, mqtt::Version v, mqtt::ReasonCode rc, const char* why) {
-  LOG_INFO("refusing CONNECT from %s (%s): %s (%s)", c->peer().c_str(),
-           c->client_id.empty() ? "-" : c->client_id.c_str(), mqtt::ReasonName(rc), why);
+void Broker::RefuseConnect(Connection* c, mqtt::Version v, mqtt::ReasonCode rc, const char* why,
+                           std::string_view client_id) {
+  if (client_id.empty()) client_id = "-";
+  LOG_INFO("refusing CONNECT from %s (%.*s): %s (%s)", c->peer().c_str(),
+           static_cast<int>(client_id.size()), client_id.data(), mqtt::ReasonName(rc), why);
   mqtt::Connack ack;
   ack.reason = rc;
   if (v == mqtt::Version::k5 && c->problem_info) ack.props.reason_string = why;
@@ -56,13 +58,13 @@ void Broker::HandleConnect(Connection* c, std::string_view body, uint8_t flags) 
     }
     return;
   }
-  c->client_id = std::string(p.client_id);
+  std::string client_id(p.client_id);  // the session keeps it (Connection::client_name)
   if (p.props.request_problem_information) c->problem_info = *p.props.request_problem_information;
 
   if (v == mqtt::Version::k5 && p.props.authentication_method) {
     // No enhanced authentication method is configured [MQTT-4.12.0-1].
     RefuseConnect(c, v, mqtt::ReasonCode::kBadAuthenticationMethod,
-                  "no enhanced authentication method is supported");
+                  "no enhanced authentication method is supported", client_id);
     return;
   }
   std::string user;
@@ -70,20 +72,20 @@ void Broker::HandleConnect(Connection* c, std::string_view body, uint8_t flags) 
   mqtt::ReasonCode auth_rc = mqtt::ReasonCode::kSuccess;
   if (!Authenticate(c, p, &user, &why, &auth_rc)) {
     ++stats_.auth_failures;
-    RefuseConnect(c, v, auth_rc, why);  // 3.1.1: return code 4 or 5 [MQTT-3.2.2-...]
+    RefuseConnect(c, v, auth_rc, why, client_id);  // 3.1.1: return code 4 or 5 [MQTT-3.2.2-...]
     return;
   }
   if (p.will && (p.will->topic.size() > cfg_.limits.max_topic_length ||
                  mqtt::CountTopicLevels(p.will->topic) > cfg_.limits.max_topic_levels)) {
-    RefuseConnect(c, v, mqtt::ReasonCode::kTopicNameInvalid, "will topic exceeds the limits");
+    RefuseConnect(c, v, mqtt::ReasonCode::kTopicNameInvalid, "will topic exceeds the limits", client_id);
     return;
   }
 
   mqtt::Connack ack;
   bool assigned = false;
-  if (c->client_id.empty()) {
+  if (client_id.empty()) {
     // 5.0 [MQTT-3.1.3-6]/[MQTT-3.2.2-16], or 3.1.1 with Clean Session [MQTT-3.1.3-7].
-    c->client_id = AssignClientId(c->id());
+    client_id = AssignClientId(c->id());
     assigned = true;
   }
 
@@ -99,13 +101,13 @@ void Broker::HandleConnect(Connection* c, std::string_view body, uint8_t flags) 
   uint32_t granted = static_cast<uint32_t>(std::min<uint64_t>(want, max_expiry_s));
 
   // Session takeover [MQTT-3.1.4-3]: the old connection goes, with 0x8E in 5.0.
-  Session* s = FindSession(c->client_id);
+  Session* s = FindSession(client_id);
   if (s && s->conn) {
     Connection* old = s->conn;
-    LOG_INFO("client %s: session taken over by %s (old connection %s)", c->client_id.c_str(),
+    LOG_INFO("client %s: session taken over by %s (old connection %s)", client_id.c_str(),
              c->peer().c_str(), old->peer().c_str());
     SendDisconnect(old, mqtt::ReasonCode::kSessionTakenOver, "session taken over");
-    s = FindSession(c->client_id);  // Detach may have ended a non-persistent session
+    s = FindSession(client_id);  // Detach may have ended a non-persistent session
   }
   bool present = false;
   if (s && p.clean_start) {
@@ -114,10 +116,9 @@ void Broker::HandleConnect(Connection* c, std::string_view body, uint8_t flags) 
   }
   if (s) {
     present = true;  // [MQTT-3.2.2-2]
-    s->will_due_ms = 0;  // a reconnect before the will delay cancels the will [MQTT-3.1.3-9]
-    s->will.reset();
+    s->will.reset();  // a reconnect before the will delay cancels the will [MQTT-3.1.3-9]
   } else {
-    s = CreateSession(c->client_id);
+    s = CreateSession(client_id);
   }
   s->expiry_interval = granted;
   s->username = user;
@@ -133,8 +134,9 @@ void Broker::HandleConnect(Connection* c, std::string_view body, uint8_t flags) 
     wp.qos = p.will->qos;
     wp.retain = p.will->retain;
     wp.props = p.will->props;
-    s->will = MakeMessage(wp, wp.topic, s->id);
-    s->will_delay = p.will->props.will_delay_interval.value_or(0);
+    s->will = std::make_unique<Session::Will>();
+    s->will->msg = MakeMessage(wp, wp.topic, s->id);
+    s->will->delay = p.will->props.will_delay_interval.value_or(0);
   }
 
   // Keep-alive: a 5.0 client asking for more than max_keepalive (or for none)
@@ -154,14 +156,14 @@ void Broker::HandleConnect(Connection* c, std::string_view body, uint8_t flags) 
     c->receive_max_in = static_cast<uint32_t>(cfg_.limits.max_inflight);
     c->max_packet_in = static_cast<uint32_t>(cfg_.limits.max_packet_size);
     ack.props.topic_alias_maximum = kTopicAliasMaximum;
-    if (assigned) ack.props.assigned_client_identifier = c->client_id;
+    if (assigned) ack.props.assigned_client_identifier = client_id;
     if (granted != want) ack.props.session_expiry_interval = granted;
   }
   ack.session_present = present;
   mqtt::EncodeConnack(c->out(), v, ack);
   c->MarkDirty();
   LOG_DEBUG("client %s connected from %s (MQTT %s, keep-alive %us, session %s, expiry %us)",
-            c->client_id.c_str(), c->peer().c_str(), v == mqtt::Version::k5 ? "5.0" : "3.1.1",
+            client_id.c_str(), c->peer().c_str(), v == mqtt::Version::k5 ? "5.0" : "3.1.1",
             c->keepalive_s, present ? "resumed" : "new", granted);
   PersistSession(s);
   if (present) ResumeSession(s);
@@ -223,7 +225,7 @@ void Broker::OnPacket(Connection* c, const mqtt::Frame& f, std::string_view body
 
 void Broker::ProtocolFailure(Connection* c, const mqtt::Status& s) {
   ++stats_.malformed;
-  LOG_WARN("client %s (%s): %s: %s; disconnecting", c->client_id.empty() ? "-" : c->client_id.c_str(),
+  LOG_WARN("client %s (%s): %s: %s; disconnecting", c->client_name(),
            c->peer().c_str(), mqtt::ReasonName(s.code()), s.why());
   if (c->state() == Connection::State::kConnected && c->version == mqtt::Version::k5) {
     SendDisconnect(c, s.code(), s.why());  // [MQTT-4.13.1-1]

@@ -21,7 +21,7 @@ void Broker::HandleDisconnect(Connection* c, uint8_t flags, std::string_view bod
   }
   // [MQTT-3.14.4-3]: a normal DISCONNECT discards the will; 0x04 keeps it.
   c->will_suppressed = d.reason != mqtt::ReasonCode::kDisconnectWithWillMessage;
-  LOG_DEBUG("client %s: DISCONNECT (%s)", c->client_id.c_str(), mqtt::ReasonName(d.reason));
+  LOG_DEBUG("client %s: DISCONNECT (%s)", c->client_name(), mqtt::ReasonName(d.reason));
   c->Close("client disconnected");
 }
 

@@ -39,7 +39,7 @@ void Broker::HandleSubscribe(Connection* c, uint8_t flags, std::string_view body
     if (replay && why.empty()) why = ParseReplayPosition(pos_text, clock::WallMs(), &pos);
     if (replay && why.empty() && !mqtt::ValidateTopicFilter(filter).ok()) why = "bad topic filter after $replay/<position>/";
     if (!why.empty()) {
-      LOG_INFO("client %s: SUBSCRIBE %.*s refused: %s", c->client_id.c_str(),
+      LOG_INFO("client %s: SUBSCRIBE %.*s refused: %s", c->client_name(),
                static_cast<int>(in.filter.size()), in.filter.data(), why.c_str());
       codes.push_back(failed);
       continue;
@@ -56,8 +56,8 @@ void Broker::HandleSubscribe(Connection* c, uint8_t flags, std::string_view body
       continue;
     }
     std::string key(filter);
-    bool exists = s->subscriptions.count(key) > 0;
-    if (!exists && s->subscriptions.size() >= cfg_.limits.max_subscriptions) {
+    bool exists = s->View().subscriptions.count(key) > 0;
+    if (!exists && s->View().subscriptions.size() >= cfg_.limits.max_subscriptions) {
       codes.push_back(c->version == mqtt::Version::k5 ? mqtt::ReasonCode::kQuotaExceeded
                                                        : mqtt::ReasonCode::kUnspecifiedError);
       continue;
@@ -86,7 +86,7 @@ void Broker::HandleSubscribe(Connection* c, uint8_t flags, std::string_view body
         EnsureGroup(sub, &pos, &why);
       }
       if (!why.empty()) {
-        LOG_INFO("client %s: replay %.*s refused: %s", c->client_id.c_str(),
+        LOG_INFO("client %s: replay %.*s refused: %s", c->client_name(),
                  static_cast<int>(pos_text.size()), pos_text.data(), why.c_str());
         codes.push_back(failed);
         continue;
@@ -185,7 +185,7 @@ std::string Broker::ApplyReplay(Session* s, std::string_view filter, const Repla
   if (!why.empty()) return why;
   if (targets.empty()) return "the filter matches no stream, so there is nothing to replay";
   for (const ReplayTarget& t : targets) {
-    Position& p = s->positions[t.key];
+    Position& p = s->Flow().positions[t.key];
     auto end = routed_end_.find(t.key);
     p.next = t.next;
     p.from_time_ms = t.time_ms;
@@ -207,7 +207,7 @@ void Broker::HandleUnsubscribe(Connection* c, uint8_t flags, std::string_view bo
     std::string why;
     if (SplitReplayFilter(f, &pos, &rest, &why) && why.empty()) f = rest;
     std::string key(f);
-    if (s->subscriptions.count(key)) {
+    if (s->View().subscriptions.count(key)) {
       RemoveSubscription(s, key);
       codes.push_back(mqtt::ReasonCode::kSuccess);
     } else {

@@ -86,7 +86,7 @@ void Broker::Ingest(Connection* c, const mqtt::Publish& p, std::string_view topi
   }
 
   StreamRouter::KeyInput in;
-  in.client_id = c ? std::string_view(c->client_id) : std::string_view();
+  in.client_id = c && c->session ? std::string_view(c->session->client_id) : std::string_view();
   in.topic = topic;
   in.user_property = LookupUserProperty;
   in.ctx = &p.props;
@@ -294,10 +294,9 @@ void Broker::SendReadyAcks(Connection* c) {
 }
 
 void Broker::PublishWill(Session* s) {
-  MessagePtr will = std::move(s->will);
+  if (!s->will) return;
+  MessagePtr will = std::move(s->will->msg);
   s->will.reset();
-  s->will_due_ms = 0;
-  if (!will) return;
   if (!AllowPublish(s, will->topic)) return;  // the ACL covers wills too
   LOG_DEBUG("client %s: publishing will on %s", s->client_id.c_str(), will->topic.c_str());
   // Rebuild a Publish view of the will so it takes the normal path.

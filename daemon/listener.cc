@@ -63,15 +63,14 @@ void Listener::OnConnection(uv_stream_t* server, int status) {
   self->Accept();
 }
 
-void Listener::Accept() {
+void Listener::Accept() { on_accept_(reinterpret_cast<uv_stream_t*>(&tcp_), cfg_); }
+
+void Listener::Refuse(uv_stream_t* server) {
   auto* client = new uv_tcp_t;
-  uv_tcp_init(loop_, client);
-  if (uv_accept(reinterpret_cast<uv_stream_t*>(&tcp_), reinterpret_cast<uv_stream_t*>(client)) != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(client),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-    return;
-  }
-  on_accept_(client, cfg_);
+  uv_tcp_init(server->loop, client);
+  (void)uv_accept(server, reinterpret_cast<uv_stream_t*>(client));
+  uv_close(reinterpret_cast<uv_handle_t*>(client),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
 }
 
 }  // namespace trib

@@ -1,8 +1,9 @@
 // Listener: one bound TCP socket from a [[listener]] entry.
 //
 // Owned by the Broker. Thread: loop only. Bind() reports a clear error (address
-// and reason) instead of failing later; accepted sockets are handed to the
-// callback given at construction, which owns them from then on.
+// and reason) instead of failing later; each pending connection is handed to
+// the callback given at construction, which accepts it into a handle of its
+// own (a Connection embeds its socket) or refuses it.
 #pragma once
 
 #include <uv.h>
@@ -16,9 +17,11 @@ namespace trib {
 
 class Listener {
  public:
-  // Called with an initialized, accepted uv_tcp_t the callee must own (and
-  // eventually uv_close). The callee may close it at once to refuse it.
-  using AcceptFn = std::function<void(uv_tcp_t* client, const config::ListenerConfig& from)>;
+  // Called once per pending connection: the callee must uv_accept it from
+  // `server` or call Refuse (libuv stops accepting until one of them runs).
+  using AcceptFn = std::function<void(uv_stream_t* server, const config::ListenerConfig& from)>;
+  // Accepts the pending connection and closes it at once.
+  static void Refuse(uv_stream_t* server);
 
   Listener(uv_loop_t* loop, config::ListenerConfig cfg, AcceptFn on_accept);
   Listener(const Listener&) = delete;

@@ -62,7 +62,7 @@ bool Broker::IsReplicateTopic(std::string_view topic) {
 void Broker::RefuseReplica(Connection* c, uint64_t ack_seq, mqtt::ReasonCode rc, const char* why,
                            std::string_view topic) {
   ++stats_.replication_refused;
-  LOG_WARN("client %s: replication to %.*s refused (reason 0x%02x): %s", c->client_id.c_str(),
+  LOG_WARN("client %s: replication to %.*s refused (reason 0x%02x): %s", c->client_name(),
            static_cast<int>(topic.size()), topic.data(), static_cast<unsigned>(rc), why);
   CompleteAck(c, ack_seq, rc);
 }
@@ -70,7 +70,7 @@ void Broker::RefuseReplica(Connection* c, uint64_t ack_seq, mqtt::ReasonCode rc,
 void Broker::HandleReplicate(Connection* c, const mqtt::Publish& p, std::string_view topic) {
   if (c->version != mqtt::Version::k5) {
     // 3.1.1 cannot carry a reason code or the partition count.
-    LOG_WARN("client %s: $replicate needs MQTT 5; closing", c->client_id.c_str());
+    LOG_WARN("client %s: $replicate needs MQTT 5; closing", c->client_name());
     c->Close("$replicate over MQTT 3.1.1");
     return;
   }
@@ -78,7 +78,7 @@ void Broker::HandleReplicate(Connection* c, const mqtt::Publish& p, std::string_
     if (p.qos == 2) {
       QueueAck(c, mqtt::PacketType::kPubrec, p.packet_id, true,
                mqtt::ReasonCode::kImplementationSpecificError);
-      LOG_WARN("client %s: $replicate needs QoS 1 (got 2)", c->client_id.c_str());
+      LOG_WARN("client %s: $replicate needs QoS 1 (got 2)", c->client_name());
       return;
     }
     SendDisconnect(c, mqtt::ReasonCode::kImplementationSpecificError, "$replicate needs QoS 1");

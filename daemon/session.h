@@ -70,55 +70,79 @@ inline uint64_t PartitionKey(storage::StreamId s, uint32_t p) {
   return (uint64_t{s} << 32) | p;
 }
 
+// Inbound QoS 2 packet ids awaiting PUBREL, allocated by the first QoS 2
+// PUBLISH (most sessions never see one).
+struct Qos2Ids {
+  std::unordered_set<uint16_t> in;
+  // Read back from storage after a restart. Only a resend (DUP set) matches
+  // one: the PUBREL that released it may have come after the last write of
+  // the set, so a new message may reuse the id.
+  std::unordered_set<uint16_t> restored;
+};
+
+// What a session needs once it subscribes, has something to deliver, or
+// takes QoS 2 messages in.
+struct SessionFlow {
+  std::map<std::string, Subscription> subscriptions;  // key: the filter as subscribed
+  // Lists, not deques: a std::deque allocates on construction.
+  std::list<OutFlight> inflight;  // send order
+  std::list<Delivery> queue;      // waiting for window space or a connection
+  std::unordered_map<uint64_t, Position> positions;
+  std::vector<uint32_t> groups;  // consumer groups it is a live member of (ids)
+  std::unique_ptr<Qos2Ids> qos2;
+};
+
 struct Session {
   SubscriberId id = 0;
   std::string client_id;
-  std::string username;       // as authenticated; for ACL checks
-  bool anonymous = true;
+  std::string username;        // as authenticated; for ACL checks
   Connection* conn = nullptr;  // null while offline
+  int64_t offline_since_ms = 0;  // monotonic, while offline
   // Session Expiry Interval in seconds (0: ends with the connection;
   // 0xFFFFFFFF: never). 3.1.1 clean session=0 maps to "never".
   uint32_t expiry_interval = 0;
-  int64_t offline_since_ms = 0;  // monotonic, while offline
-
-  std::map<std::string, Subscription> subscriptions;  // key: the filter as subscribed
-
   uint16_t last_packet_id = 0;
-  // Lists, not deques: an idle session must cost little (a std::deque
-  // allocates on construction).
-  std::list<OutFlight> inflight;  // send order
-  std::list<Delivery> queue;      // waiting for window space or a connection
-  // Inbound QoS 2 packet ids awaiting PUBREL, allocated by the first QoS 2
-  // PUBLISH (most sessions never see one).
-  struct Qos2Ids {
-    std::unordered_set<uint16_t> in;
-    // Read back from storage after a restart. Only a resend (DUP set) matches
-    // one: the PUBREL that released it may have come after the last write of
-    // the set, so a new message may reuse the id.
-    std::unordered_set<uint16_t> restored;
-  };
-  std::unique_ptr<Qos2Ids> qos2;
-  bool qos2_dirty = false;  // the stored id set is behind (Broker::PersistQos2Ids)
-  Qos2Ids& Qos2() {
-    if (!qos2) qos2 = std::make_unique<Qos2Ids>();
-    return *qos2;
-  }
-  bool Qos2Known(uint16_t id) const { return qos2 && qos2->in.count(id) > 0; }
-  bool Qos2TakeRestored(uint16_t id) { return qos2 && qos2->restored.erase(id) > 0; }
-  // PUBREL: forgets the id; false when it was not known.
-  bool Qos2Release(uint16_t id) {
-    return qos2 && (qos2->in.erase(id) > 0 || qos2->restored.erase(id) > 0);
-  }
-  std::unordered_map<uint64_t, Position> positions;
+  bool anonymous = true;
+  bool qos2_dirty = false;       // the stored id set is behind (Broker::PersistQos2Ids)
   bool positions_dirty = false;  // cursors changed since last persisted
-  std::vector<uint32_t> groups;  // consumer groups it is a live member of (ids)
   bool stored = false;           // has a record in the sessions table
 
-  // The will of the current connection (moved here at CONNECT).
-  MessagePtr will;
-  uint32_t will_delay = 0;       // seconds
-  int64_t will_due_ms = 0;       // monotonic; 0 = no pending delayed will
-  uint64_t dropped = 0;          // messages dropped by the queue bound
+  // Idle sessions are the common case on a gateway (a sensor that only
+  // publishes): subscriptions, the outbound window and queue, stream
+  // positions, group memberships and QoS 2 ids are allocated by the first use
+  // (Flow()), and read through View() without allocating. README,
+  // "Reliability": memory per connection.
+  SessionFlow& Flow() {
+    if (!flow_) flow_ = std::make_unique<SessionFlow>();
+    return *flow_;
+  }
+  SessionFlow* FlowIfAny() { return flow_.get(); }
+  const SessionFlow& View() const { return flow_ ? *flow_ : kNoFlow; }
+
+  // Inbound QoS 2 packet ids awaiting PUBREL (SessionFlow::qos2).
+  Qos2Ids& Qos2() {
+    SessionFlow& f = Flow();
+    if (!f.qos2) f.qos2 = std::make_unique<Qos2Ids>();
+    return *f.qos2;
+  }
+  const Qos2Ids* qos2() const { return flow_ ? flow_->qos2.get() : nullptr; }
+  bool Qos2Known(uint16_t id) const { return qos2() && qos2()->in.count(id) > 0; }
+  bool Qos2TakeRestored(uint16_t id) {
+    return flow_ && flow_->qos2 && flow_->qos2->restored.erase(id) > 0;
+  }
+  // PUBREL: forgets the id; false when it was not known.
+  bool Qos2Release(uint16_t id) {
+    Qos2Ids* q = flow_ ? flow_->qos2.get() : nullptr;
+    return q && (q->in.erase(id) > 0 || q->restored.erase(id) > 0);
+  }
+
+  // The will of the current connection (moved here at CONNECT); null: none.
+  struct Will {
+    MessagePtr msg;
+    uint32_t delay = 0;  // seconds
+    int64_t due_ms = 0;  // monotonic; 0 = no pending delayed will
+  };
+  std::unique_ptr<Will> will;
 
   bool persistent() const { return expiry_interval > 0; }
 
@@ -127,10 +151,14 @@ struct Session {
     for (;;) {
       if (++last_packet_id == 0) last_packet_id = 1;
       bool used = false;
-      for (const OutFlight& f : inflight) used |= f.packet_id == last_packet_id;
+      for (const OutFlight& f : View().inflight) used |= f.packet_id == last_packet_id;
       if (!used) return last_packet_id;
     }
   }
+
+ private:
+  static const SessionFlow kNoFlow;
+  std::unique_ptr<SessionFlow> flow_;
 };
 
 }  // namespace trib

@@ -10,6 +10,8 @@
 
 namespace trib {
 
+const SessionFlow Session::kNoFlow;
+
 Session* Broker::FindSession(const std::string& client_id) {
   auto it = sessions_.find(client_id);
   return it == sessions_.end() ? nullptr : it->second.get();
@@ -21,7 +23,7 @@ Session* Broker::CreateSession(const std::string& client_id) {
   s->client_id = client_id;
   Session* raw = s.get();
   sessions_by_id_[raw->id] = raw;
-  sessions_[client_id] = std::move(s);
+  sessions_.emplace(std::string_view(raw->client_id), std::move(s));
   return raw;
 }
 
@@ -32,26 +34,28 @@ void Broker::AddSubscription(Session* s, const Subscription& sub) {
   } else {
     tree_.SubscribeShared(sub.group, sub.filter, s->id, sub.options);
   }
-  bool added = s->subscriptions.count(key) == 0;
-  s->subscriptions[key] = sub;
+  bool added = s->View().subscriptions.count(key) == 0;
+  s->Flow().subscriptions[key] = sub;
   if (!sub.group.empty()) GroupSubscribed(s, sub, added);
 }
 
 void Broker::RemoveSubscription(Session* s, const std::string& key) {
-  auto it = s->subscriptions.find(key);
-  if (it == s->subscriptions.end()) return;
+  SessionFlow* flow = s->FlowIfAny();
+  if (!flow) return;
+  auto it = flow->subscriptions.find(key);
+  if (it == flow->subscriptions.end()) return;
   if (it->second.group.empty()) {
     tree_.Unsubscribe(it->second.filter, s->id);
   } else {
     tree_.UnsubscribeShared(it->second.group, it->second.filter, s->id);
     GroupUnsubscribed(s, it->second);
   }
-  s->subscriptions.erase(it);
+  flow->subscriptions.erase(it);
 }
 
 void Broker::DestroySession(Session* s, bool forget_persisted) {
   std::vector<std::string> keys;
-  for (const auto& [k, sub] : s->subscriptions) keys.push_back(k);
+  for (const auto& [k, sub] : s->View().subscriptions) keys.push_back(k);
   for (const std::string& k : keys) RemoveSubscription(s, k);
   if (forget_persisted && s->stored) {
     batch_.DeleteSession(s->client_id);
@@ -59,7 +63,7 @@ void Broker::DestroySession(Session* s, bool forget_persisted) {
   }
   if (s->conn) s->conn->session = nullptr;
   sessions_by_id_.erase(s->id);
-  sessions_.erase(s->client_id);  // frees s
+  sessions_.erase(sessions_.find(s->client_id));  // frees s (and the key's storage)
 }
 
 void Broker::Detach(Session* s, bool publish_will) {
@@ -77,7 +81,7 @@ void Broker::Detach(Session* s, bool publish_will) {
   // fix a position for each partition the session has not seen yet, at the
   // end the loop has routed so far.
   for (const auto& [key, end] : routed_end_) {
-    auto [it, added] = s->positions.try_emplace(key);
+    auto [it, added] = s->Flow().positions.try_emplace(key);
     if (added) it->second.next = end;
     it->second.lagging = true;
   }
@@ -87,11 +91,11 @@ void Broker::Detach(Session* s, bool publish_will) {
     s->will.reset();
     return;
   }
-  uint32_t delay = std::min(s->will_delay, s->expiry_interval);
+  uint32_t delay = std::min(s->will->delay, s->expiry_interval);
   if (delay == 0) {
     PublishWill(s);
   } else {
-    s->will_due_ms = s->offline_since_ms + int64_t{delay} * 1000;  // [MQTT-3.1.3-9]
+    s->will->due_ms = s->offline_since_ms + int64_t{delay} * 1000;  // [MQTT-3.1.3-9]
   }
 }
 
@@ -99,7 +103,7 @@ void Broker::ResumeSession(Session* s) {
   Connection* c = s->conn;
   // [MQTT-4.4.0-1]: resend unacknowledged PUBLISH (DUP=1, same packet ids)
   // and PUBREL, in their original order.
-  for (OutFlight& f : s->inflight) {
+  for (const OutFlight& f : s->View().inflight) {
     if (f.pubrec_received) {
       mqtt::EncodeAck(c->out(), c->version, mqtt::PacketType::kPubrel, f.packet_id);
     } else {
@@ -127,16 +131,17 @@ void Broker::PersistSession(Session* s) {
   j["user"] = s->username;
   j["auth"] = !s->anonymous;
   nlohmann::json subs = nlohmann::json::array();
-  for (const auto& [k, sub] : s->subscriptions) {
+  for (const auto& [k, sub] : s->View().subscriptions) {
     subs.push_back({{"f", sub.filter}, {"g", sub.group}, {"q", sub.options.qos},
                     {"nl", sub.options.no_local}, {"rap", sub.options.retain_as_published},
                     {"rh", sub.options.retain_handling}, {"id", sub.options.subscription_id},
                     {"cr", sub.options.check_read}});
   }
   j["subs"] = subs;
-  if (s->qos2 && (!s->qos2->in.empty() || !s->qos2->restored.empty())) {
-    std::vector<uint16_t> ids(s->qos2->in.begin(), s->qos2->in.end());
-    ids.insert(ids.end(), s->qos2->restored.begin(), s->qos2->restored.end());
+  const Qos2Ids* q2 = s->qos2();
+  if (q2 && (!q2->in.empty() || !q2->restored.empty())) {
+    std::vector<uint16_t> ids(q2->in.begin(), q2->in.end());
+    ids.insert(ids.end(), q2->restored.begin(), q2->restored.end());
     std::sort(ids.begin(), ids.end());
     j["q2"] = ids;
   }
@@ -174,9 +179,9 @@ void Broker::PersistQos2Ids() {
 void Broker::PersistCursors(Session* s) {
   if (!s->positions_dirty || !s->persistent()) return;
   std::unordered_map<uint64_t, uint64_t> cursor;
-  for (const auto& [key, p] : s->positions) cursor[key] = p.next;
+  for (const auto& [key, p] : s->View().positions) cursor[key] = p.next;
   // Unacknowledged deliveries must come again after a restart.
-  for (const OutFlight& f : s->inflight) {
+  for (const OutFlight& f : s->View().inflight) {
     const Message& m = *f.d.msg;
     if (!m.stored || f.d.group) continue;  // a group's deliveries move its own cursor
     uint64_t key = PartitionKey(m.stream, m.partition);
@@ -227,7 +232,7 @@ void Broker::LoadSessions() {
       }
     }
     for (const storage::Log::CursorEntry& ce : log_->ListCursors(CursorName(s->client_id))) {
-      Position& p = s->positions[PartitionKey(ce.stream, ce.partition)];
+      Position& p = s->Flow().positions[PartitionKey(ce.stream, ce.partition)];
       p.next = ce.next_offset;
       p.lagging = true;
     }
@@ -276,7 +281,7 @@ void Broker::ExpireSessions(int64_t now) {
       PersistCursors(s);
       continue;
     }
-    if (s->will_due_ms && now >= s->will_due_ms) PublishWill(s);
+    if (s->will && s->will->due_ms && now >= s->will->due_ms) PublishWill(s);
     if (s->expiry_interval != 0xFFFFFFFFu &&
         now - s->offline_since_ms >= int64_t{s->expiry_interval} * 1000) {
       ended.push_back(s);

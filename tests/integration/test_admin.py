@@ -99,6 +99,22 @@ class Admin(DaemonTest):
         self.assertEqual(json.loads(body), [])
         self.assertEqual(get(d, "/nope")[0], 404)
 
+    def test_clients_show_their_addresses(self):
+        """/v1/clients names each client's address and port, IPv4 and IPv6
+        (the connection keeps the address compact and formats it on demand)."""
+        d = self.daemon(STREAM + '[[listener]]\nbind = "127.0.0.1:0"\n\n[[listener]]\nbind = "[::1]:0"\n').start()
+        with open(d.ready_file) as f:
+            mqtt = [line.split()[1] for line in f if line.startswith("mqtt ")]
+        self.assertEqual(len(mqtt), 2, mqtt)
+        v6_port = int(mqtt[1].rsplit(":", 1)[1])
+        a = RawClient(d.port, 5)
+        a.connect("addr-v4")
+        b = RawClient(v6_port, 4, host="::1")
+        b.connect("addr-v6")
+        got = clients(d)
+        self.assertEqual(got["addr-v4"]["peer"], "127.0.0.1:%d" % a.sock.getsockname()[1])
+        self.assertEqual(got["addr-v6"]["peer"], "[::1]:%d" % b.sock.getsockname()[1])
+
     def test_bearer_token(self):
         d = self.daemon(STREAM + '\n[admin]\nbind = "127.0.0.1:0"\ntoken = "s3cret"\n').start()
         self.assertEqual(get(d, "/metrics")[0], 401)
