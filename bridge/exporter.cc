@@ -2,6 +2,7 @@
 
 #include "bridge/runner.h"
 #include "bridge/sink.h"
+#include "bridge/sink_module.h"
 #include "bridge/template.h"
 
 namespace trib::bridge {
@@ -124,17 +125,16 @@ ExporterResult Exporter::Create(const ExporterOptions& options, storage::Log* lo
   if (options.forward_replicated && options.kind != "peer")
     return ExporterResult(Error::kInvalid,
                           "exporter " + options.name + ": forward_replicated needs kind peer");
-  Result<std::unique_ptr<Sink>> sink(Error::kInvalid, "");
-  if (options.kind == "mqtt") {
-    sink = NewMqttSink(options);
-  } else if (options.kind == "kafka") {
-    sink = NewKafkaSink(options);
-  } else if (options.kind == "peer") {
-    sink = NewPeerSink(options);
-  } else {
+  if (options.kind != "mqtt" && options.kind != "kafka" && options.kind != "peer") {
     return ExporterResult(Error::kInvalid, "exporter " + options.name + ": unknown kind \"" +
                                                options.kind + "\" (peer | mqtt | kafka)");
   }
+  Result<const SinkModule*> module = LoadSinkModule(options.kind);
+  if (!module.ok()) {
+    return ExporterResult(Error::kInvalid,
+                          "exporter " + options.name + ": " + module.status().message());
+  }
+  Result<std::unique_ptr<Sink>> sink = module.value()->new_sink(options);
   if (!sink.ok()) {
     return ExporterResult(Error::kInvalid,
                           "exporter " + options.name + ": " + sink.status().message());

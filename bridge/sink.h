@@ -88,7 +88,9 @@ class Sink {
   virtual int64_t AckTimeoutMs() const = 0;
 };
 
-// Factories; each validates the kind-specific options.
+// Factories; each validates the kind-specific options. They live in the
+// exporter modules (sink_module.h): Exporter::Create reaches them through
+// LoadSinkModule.
 Result<std::unique_ptr<Sink>> NewMqttSink(const ExporterOptions& options);
 Result<std::unique_ptr<Sink>> NewKafkaSink(const ExporterOptions& options);
 Result<std::unique_ptr<Sink>> NewPeerSink(const ExporterOptions& options);

@@ -5,7 +5,9 @@ drains the backlog, restart it: a subscriber on Mosquitto receives every
 message the edge acknowledged (duplicates allowed for this kind, and counted)."""
 import json
 import os
+import shutil
 import signal
+import subprocess
 import threading
 import time
 import unittest
@@ -13,7 +15,7 @@ import urllib.request
 
 import paho.mqtt.client as paho
 
-from harness import DaemonTest, Mosquitto, wait_for
+from harness import TRIBUTARYD, DaemonTest, Mosquitto, wait_for
 
 
 class Collector:
@@ -66,6 +68,25 @@ def publish_acked(port, payloads):
 
 
 class ExportToMosquitto(DaemonTest):
+    def test_missing_exporter_module_is_a_clear_start_error(self):
+        """The exporter kinds are modules next to the executable
+        (../lib/tributary); a daemon that cannot load one refuses to start and
+        says which file and why, instead of running without its exporter."""
+        d = self.daemon('[[stream]]\nname = "telemetry"\nsubjects = ["sensors/#"]\n'
+                        '[[exporter]]\nname = "up"\nkind = "kafka"\nbrokers = "127.0.0.1:9"\n'
+                        'streams = ["telemetry"]\n')
+        d.write_config()
+        alone = os.path.join(d.workdir, "bin", "tributaryd")  # no lib/tributary next to it
+        os.makedirs(os.path.dirname(alone))
+        shutil.copy(TRIBUTARYD, alone)
+        p = subprocess.run([alone, "--config", d.config_path()], capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(p.returncode, 0)
+        want = "exporter up: cannot load %s/lib/tributary/tributary-kafka.so" % d.workdir
+        self.assertIn(want, p.stdout + p.stderr)
+        # The same configuration starts with the modules in place.
+        d.start()
+        self.assertIn("exporter up (kafka) started", d.output())
+
     def test_outage_and_crash_lose_nothing_acknowledged(self):
         # A persistent upstream, so the collector's session and its queued
         # messages survive the upstream's own restart.

@@ -57,6 +57,8 @@ EXPECTED_FILES = {
     "/etc/tributary/tributary.toml": 0o644,
     "/lib/systemd/system/tributary.service": 0o644,
     "/usr/bin/tributary": 0o755,
+    "/usr/lib/tributary/tributary-kafka.so": 0o644,  # exporter modules (bridge/sink_module.h)
+    "/usr/lib/tributary/tributary-mqtt.so": 0o644,
     "/usr/sbin/tributaryd": 0o755,
     "/usr/share/doc/tributary/README.md": 0o644,
     "/usr/share/doc/tributary/changelog.gz": 0o644,
@@ -177,7 +179,8 @@ class PackageFile(unittest.TestCase):
     def test_binaries_are_stripped(self):
         root = os.path.join(WORK, "x-stripped")
         checked(["dpkg-deb", "-x", DEB, root])
-        for b in ("usr/sbin/tributaryd", "usr/bin/tributary"):
+        for b in ("usr/sbin/tributaryd", "usr/bin/tributary", "usr/lib/tributary/tributary-mqtt.so",
+                  "usr/lib/tributary/tributary-kafka.so"):
             out = checked(["file", "-b", os.path.join(root, b)])
             self.assertIn("ELF", out)
             self.assertIn(", stripped", out)
@@ -494,10 +497,17 @@ class ScratchInstall(unittest.TestCase):
         self.assertIn('"127.0.0.1:9883"', conf)
         edited = conf.replace('"127.0.0.1:1883"', '"127.0.0.1:%d"' % mqtt_port).replace(
             '"127.0.0.1:9883"', '"127.0.0.1:%d"' % admin_port)
+        # One exporter of each module (bridge/sink_module.h), loaded from
+        # /usr/lib/tributary; nobody listens upstream, so they keep retrying.
+        edited += ('\n[[exporter]]\nname = "pkg-mqtt"\nkind = "mqtt"\nurl = "mqtt://127.0.0.1:%d"\n'
+                   'streams = ["default"]\n\n[[exporter]]\nname = "pkg-kafka"\nkind = "kafka"\n'
+                   'brokers = "127.0.0.1:%d"\nstreams = ["default"]\n' % (free_port(), free_port()))
         with open(root.file(CONF), "w") as f:
             f.write(edited)
 
         self.start_as_unit()
+        for kind in ("mqtt", "kafka"):
+            self.assertIn("exporter pkg-%s (%s) started" % (kind, kind), self.log())
         c = RawClient(mqtt_port)
         c.connect("pkg-test")
         c.publish("sensors/pkg", b"kept across upgrades", qos=1)  # PUBACK after commit
