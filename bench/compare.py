@@ -167,6 +167,7 @@ class Tributary(Broker):
 
 class Mosquitto(Broker):
     name = "mosquitto"
+    extra_conf = ""  # appended to the configuration (bench/tls_idle.py: certificates)
 
     def start(self, tag):
         self.port = free_port()
@@ -175,7 +176,7 @@ class Mosquitto(Broker):
             # Defaults, written out: persistence off, and the two queue limits at
             # their default values.
             f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    "max_inflight_messages 20\nmax_queued_messages 1000\n" % self.port)
+                    "max_inflight_messages 20\nmax_queued_messages 1000\n%s" % (self.port, self.extra_conf))
         self.log_path = os.path.join(OUT, "logs", "mosquitto-%s.log" % tag)
         self.args = [MOSQUITTO, "-c", self.config]
         self.proc = subprocess.Popen(self.args, stdout=open(self.log_path, "wb"),

@@ -2,7 +2,9 @@
 # make bench: build the release tree (tributaryd and tools/loadgen are in the
 # default build), then measure Tributary against Mosquitto in the same run
 # (bench/compare.py), print a table and write bench/RESULTS.md; then replay a
-# stored stream to one consumer and to a consumer group (bench/replay.py).
+# stored stream to one consumer and to a consumer group (bench/replay.py);
+# drain (bench/drain.py), startup (bench/startup.py) and memory per idle TLS
+# connection (bench/tls_idle.py).
 #
 # Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS (5 per run), BENCH_REPLAY_RECORDS (1000000),
 # BENCH_IDLE_CONNECTIONS ("2000,10000"), BENCH_BIN_DIR (skip the build and use
@@ -27,3 +29,4 @@ python3 bench/compare.py
 python3 bench/drain.py   # drain: exporter backlog to peer, Mosquitto, Kafka mock
 python3 bench/replay.py  # replay and consumer groups
 python3 bench/startup.py # time to READY with a 1 GiB log
+python3 bench/tls_idle.py # memory per idle TLS connection

@@ -72,6 +72,7 @@ struct BrokerStats {
   uint64_t dropped_queue = 0;
   uint64_t expired = 0;
   uint64_t tls_handshake_failures = 0;
+  uint64_t tls_buffer_bytes_released = 0;  // idle TLS record buffer pages given back
   uint64_t auth_failures = 0;
   uint64_t acl_denials = 0;
   uint64_t rate_limited = 0;
@@ -112,6 +113,7 @@ class Broker {
   void OnWritable(Connection* c);
   void MarkDirty(Connection* c) { dirty_.push_back(c->id()); }
   void OnTlsFailure(Connection* c, const std::string& why, bool after_handshake);
+  void OnTlsBuffersReleased(size_t bytes) { stats_.tls_buffer_bytes_released += bytes; }
 
  private:
   // broker_admin.cc: the admin API's content

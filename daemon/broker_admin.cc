@@ -101,6 +101,9 @@ std::string Broker::Metrics() const {
             static_cast<double>(stats_.dropped_queue));
   m.Counter("tributary_tls_handshake_failures_total", "TLS handshakes that failed.",
             static_cast<double>(stats_.tls_handshake_failures));
+  m.Counter("tributary_tls_buffer_bytes_released_total",
+            "Bytes of idle TLS connections' record buffers given back to the system.",
+            static_cast<double>(stats_.tls_buffer_bytes_released));
   m.Counter("tributary_auth_failures_total", "CONNECTs refused for bad or missing credentials.",
             static_cast<double>(stats_.auth_failures));
   m.Counter("tributary_acl_denials_total", "PUBLISH or SUBSCRIBE refused by the ACL.",

@@ -149,6 +149,8 @@ void Connection::Flush() {
   if (tls_ && io_ && !io_->out.empty() && tls_->session.handshake_done()) {
     tls::Status st = tls_->session.Send(io_->out, &tls_->out);
     io_->out.clear();
+    tls_->traffic = true;
+    tls_->released = false;
     if (!st.ok()) {
       Close(st.message().c_str());
       return;
@@ -223,6 +225,12 @@ void Connection::ReleaseIdleBuffers() {
   if (tls_) {
     ReleaseIfEmpty(&tls_->plain);
     if (!write_pending_) ReleaseIfEmpty(&tls_->out);
+    if (tls_->traffic) {
+      tls_->traffic = false;  // busy: look again next tick
+    } else if (!tls_->released && !write_pending_ && tls_->out.empty()) {
+      broker_->OnTlsBuffersReleased(tls_->session.ReleaseIdleBuffers());
+      tls_->released = true;
+    }
   }
   if (!io_) return;
   Io& io = *io_;
@@ -291,6 +299,8 @@ void Connection::ReadTls(const char* data, size_t len) {
   bool was_done = tls.handshake_done();
   tls_->plain.clear();
   tls::Status st = tls.Receive(std::string_view(data, len), &tls_->plain, &tls_->out);
+  tls_->traffic = true;
+  tls_->released = false;
   if (!st.ok()) {
     broker_->OnTlsFailure(this, st.message(), was_done);
     Close(st.message().c_str(), /*flush=*/true);  // the alert, if any, then close

@@ -180,6 +180,10 @@ class Connection {
     tls::Session session;
     std::string plain;  // decrypted bytes of one read
     std::string out;    // ciphertext waiting to be written
+    // ReleaseIdleBuffers gives the session's record buffers back after a
+    // tick without traffic, once per idle spell.
+    bool traffic = false;   // records in or out since the last tick
+    bool released = false;  // given back, and no traffic since
   };
 
   uv_tcp_t tcp_{};

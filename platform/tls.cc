@@ -6,12 +6,16 @@
 #include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/ssl_internal.h>  // MBEDTLS_SSL_IN_BUFFER_LEN, MBEDTLS_SSL_OUT_BUFFER_LEN
 #include <mbedtls/x509_crt.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "platform/log.h"
 
@@ -526,6 +530,34 @@ void Session::Close(std::string* wire) {
 }
 
 bool Session::handshake_done() const { return impl_->state == Impl::State::kOpen; }
+
+namespace {
+
+// The whole pages of [buf, buf + len) after the one buf starts in, given back
+// with MADV_DONTNEED (private anonymous memory: the next touch maps a zeroed
+// page). The first page stays: it holds the record header and small records,
+// the common case, and the allocator's own data sits just before buf.
+size_t ReleasePages(unsigned char* buf, size_t len) {
+  if (buf == nullptr) return 0;
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(buf) + page) & ~(page - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(buf) + len) & ~(page - 1);
+  if (end <= begin) return 0;
+  if (madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED) != 0) return 0;
+  return end - begin;
+}
+
+}  // namespace
+
+size_t Session::ReleaseIdleBuffers() {
+  mbedtls_ssl_context& ssl = impl_->ssl;
+  if (impl_->state != Impl::State::kOpen) return 0;
+  // Between records only: nothing read and not yet processed, nothing
+  // decrypted and not yet taken, nothing encrypted and not yet handed over.
+  if (ssl.in_left != 0 || ssl.out_left != 0 || mbedtls_ssl_check_pending(&ssl) != 0) return 0;
+  return ReleasePages(ssl.in_buf, MBEDTLS_SSL_IN_BUFFER_LEN) +
+         ReleasePages(ssl.out_buf, MBEDTLS_SSL_OUT_BUFFER_LEN);
+}
 
 std::string Session::PeerIdentity() const {
   const Impl& s = *impl_;

@@ -113,6 +113,16 @@ class Session {
 
   bool handshake_done() const;
 
+  // Gives back to the system the pages of this session's record buffers
+  // that hold nothing, and returns how many bytes that was (0 when records
+  // are pending either way, or before the handshake is done). mbedTLS 2.28
+  // as Debian builds it keeps a 16 KiB input and a 16 KiB output buffer for
+  // a session's whole life and zeroes both at setup, so an idle TLS
+  // connection would hold 33 KiB; after this each buffer keeps only the page
+  // it starts in, and a later record touches only the pages it needs (they
+  // come back zeroed, which is all a buffer between records may hold).
+  size_t ReleaseIdleBuffers();
+
   // The identity in the client's verified certificate, used as the MQTT user
   // name when the listener maps certificates to users. The rule, in order:
   //   1. the first Common Name (CN) of the subject;

@@ -4,12 +4,15 @@ and identity as user name, password file, ACL matrix in both versions, limits,
 garbage on the TLS port, and SIGHUP reload of the password file."""
 import os
 import shutil
+import re
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
 import unittest
+import urllib.request
 
 from harness import (BIN_DIR, PUBLISH, MqttTest, RawClient, raw, run, wait_for)
 
@@ -60,6 +63,11 @@ def tls_listener(certs, server="server", require=False, identity=False):
             'require_client_cert = %s, use_identity_as_username = %s }\n'
             % (certs.path(server + ".crt"), certs.path(server + ".key"), certs.path("ca.crt"),
                "true" if require else "false", "true" if identity else "false"))
+
+
+def metrics(d):
+    with urllib.request.urlopen("http://%s/metrics" % d.addresses["admin"], timeout=10) as r:
+        return r.read().decode()
 
 
 def mpub(d, *extra, topic="tls/x", msg="hello"):
@@ -157,6 +165,41 @@ class Tls(MqttTest):
         out, _ = sub.communicate(timeout=20)
         self.assertEqual(out.strip(), "after-reload")
 
+    def test_idle_tls_connections_give_back_their_record_buffers(self):
+        """After a tick without traffic a TLS connection's record buffer pages
+        go back to the system (mbedTLS keeps 16 KiB each way for a session's
+        life); records of every size still pass both ways afterwards,
+        including ones that span pages and records, and a connection that
+        idles again gives them back again."""
+        c = self.certs
+        d = self.daemon(STREAM + tls_listener(c)).start()
+        ctx = ssl.create_default_context(cafile=c.path("ca.crt"))
+
+        def client(cid):
+            cl = RawClient(d.port, 5)
+            cl.sock = ctx.wrap_socket(cl.sock, server_hostname="localhost")
+            cl.connect(cid)
+            self.addCleanup(cl.close)
+            return cl
+
+        def released():
+            m = re.search(r"^tributary_tls_buffer_bytes_released_total (\S+)$", metrics(d), re.M)
+            return float(m.group(1))
+
+        sub, pub = client("idle-tls-sub"), client("idle-tls-pub")
+        sub.subscribe(("idle/#", 1))
+        wait_for(lambda: released() >= 2 * 2 * 8192, 10, "both connections to give their buffers back")
+        first = released()
+        payloads = [b"s", bytes(range(256)) * 17, b"y" * 20000, b"z" * 70000, b"last"]
+        for i, body in enumerate(payloads):
+            pub.publish("idle/%d" % i, body, qos=1)
+        got = sub.messages(len(payloads), timeout=20)
+        self.assertEqual([(m.topic, m.payload) for m in got],
+                         [("idle/%d" % i, body) for i, body in enumerate(payloads)])
+        wait_for(lambda: released() > first, 10, "the buffers to go back again after the traffic")
+        pub.publish("idle/again", b"still fine", qos=1)
+        self.assertEqual(sub.messages(1, timeout=10)[0].payload, b"still fine")
+
     def test_garbage_on_tls_port_closes_and_daemon_carries_on(self):
         c = self.certs
         d = self.daemon(STREAM + tls_listener(c)).start()
@@ -197,12 +240,7 @@ class Passwords(MqttTest):
                 c = RawClient(d.port, v)
                 c.connect("n%d" % v, expect_rc=anon_rc)  # anonymous refused with a password file
                 c.close()
-        self.assertIn("tributary_auth_failures_total 4", self._metrics(d))
-
-    def _metrics(self, d):
-        import urllib.request
-        with urllib.request.urlopen("http://%s/metrics" % d.addresses["admin"], timeout=10) as r:
-            return r.read().decode()
+        self.assertIn("tributary_auth_failures_total 4", metrics(d))
 
     def test_sighup_reloads_password_file(self):
         d = self.daemon(STREAM)
