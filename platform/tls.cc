@@ -533,14 +533,17 @@ bool Session::handshake_done() const { return impl_->state == Impl::State::kOpen
 
 namespace {
 
-// The whole pages of [buf, buf + len) after the one buf starts in, given back
-// with MADV_DONTNEED (private anonymous memory: the next touch maps a zeroed
-// page). The first page stays: it holds the record header and small records,
-// the common case, and the allocator's own data sits just before buf.
+// The whole pages of [buf + kKept, buf + len), given back with MADV_DONTNEED
+// (private anonymous memory: the next touch maps a zeroed page). What must
+// survive sits at the start of a TLS record buffer in mbedTLS 2.28: the
+// record sequence counter (8 bytes, in_ctr/out_ctr point at buf), then the
+// header and the explicit IV; kKept covers them wherever buf falls in its
+// page, and the page holding them also serves small records.
 size_t ReleasePages(unsigned char* buf, size_t len) {
-  if (buf == nullptr) return 0;
+  constexpr uintptr_t kKept = 64;
+  if (buf == nullptr || len <= kKept) return 0;
   const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(buf) + page) & ~(page - 1);
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(buf) + kKept + page - 1) & ~(page - 1);
   const uintptr_t end = (reinterpret_cast<uintptr_t>(buf) + len) & ~(page - 1);
   if (end <= begin) return 0;
   if (madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED) != 0) return 0;
