@@ -279,6 +279,7 @@ void Broker::Tick() {
     rate_cur_ = {now, stats_.messages_in, stats_.messages_out};
   }
   TickGroups(now);
+  ExpireIdleGroups(now);
   MaybePublishSys(now);
   TrimHeap(now);
   EndOfIteration();

@@ -73,6 +73,7 @@ struct BrokerStats {
   uint64_t expired = 0;
   uint64_t tls_handshake_failures = 0;
   uint64_t tls_buffer_bytes_released = 0;  // idle TLS record buffer pages given back
+  uint64_t group_cursors_expired = 0;      // consumer groups whose cursors expired
   uint64_t auth_failures = 0;
   uint64_t acl_denials = 0;
   uint64_t rate_limited = 0;
@@ -304,6 +305,12 @@ class Broker {
   void CommitGroupCursors(ConsumerGroup* g);
   void CommitAllGroupCursors();
   void DropGroup(ConsumerGroup* g);
+  // Deletes the cursors of consumer groups that have had no subscriber for
+  // longer than limits.group_cursor_expiry (the idle_groups table, read on
+  // the thread pool; the deletes go through the writer like any other).
+  void ExpireIdleGroups(int64_t now_ms);
+  struct IdleGroupWork;
+  void FinishIdleGroups(IdleGroupWork* w);
 
   // sessions.cc: creation, takeover, persistence, expiry, wills
   Session* FindSession(const std::string& client_id);
@@ -353,6 +360,11 @@ class Broker {
   std::unordered_map<uint32_t, std::unique_ptr<ConsumerGroup>> groups_;
   std::unordered_map<std::string, uint32_t> group_ids_;
   uint32_t next_group_id_ = 1;
+  // Bumped whenever a group is created or dropped: an idle-group sweep that
+  // saw an older generation does nothing (it may have read a stale table).
+  uint64_t group_generation_ = 0;
+  bool idle_sweep_running_ = false;
+  int64_t idle_sweep_last_ms_ = 0;
   std::string group_key_;  // scratch for lookups
   std::unordered_map<storage::StreamId, std::string> stream_names_;  // round-robin per group/filter
 

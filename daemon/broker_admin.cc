@@ -101,6 +101,9 @@ std::string Broker::Metrics() const {
             static_cast<double>(stats_.dropped_queue));
   m.Counter("tributary_tls_handshake_failures_total", "TLS handshakes that failed.",
             static_cast<double>(stats_.tls_handshake_failures));
+  m.Counter("tributary_group_cursors_expired_total",
+            "Consumer groups whose cursors were deleted after limits.group_cursor_expiry without a subscriber.",
+            static_cast<double>(stats_.group_cursors_expired));
   m.Counter("tributary_tls_buffer_bytes_released_total",
             "Bytes of idle TLS connections' record buffers given back to the system.",
             static_cast<double>(stats_.tls_buffer_bytes_released));

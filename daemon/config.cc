@@ -387,6 +387,9 @@ const std::vector<Key<Limits>>& LimitKeys() {
        Size(&L::max_output_bytes, 64ull << 10, 1ull << 30)},
       {"max_session_expiry", "duration", "\"30d\"",
        "Longest session expiry granted to a client.", Duration(&L::max_session_expiry_ms, 1000, 136ll * 365 * 86400000, true)},
+      {"group_cursor_expiry", "duration", "\"7d\"",
+       "How long a consumer group's cursors are kept once its last subscriber has gone; \"0\" keeps them.",
+       Duration(&L::group_cursor_expiry_ms, 1000, 136ll * 365 * 86400000, true)},
   };
   return keys;
 }

@@ -112,6 +112,7 @@ struct Config {
     uint64_t max_queued_messages = 0;
     uint64_t max_output_bytes = 0;
     int64_t max_session_expiry_ms = 0;
+    int64_t group_cursor_expiry_ms = 0;  // 0: never
   } limits;
   struct {
     std::string bind;

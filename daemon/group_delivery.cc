@@ -11,6 +11,7 @@
 // unacknowledged records are delivered again, in order. A partition taken from
 // a live owner first gets nothing new, and moves once the owner acknowledged
 // what it has in flight (no redelivery), or after kRevokeTimeoutMs.
+#include <algorithm>
 #include <optional>
 
 #include "daemon/broker.h"
@@ -67,6 +68,8 @@ ConsumerGroup* Broker::EnsureGroup(const Subscription& sub, const ReplayPosition
   ConsumerGroup* raw = g.get();
   group_ids_[sub.group + '\0' + sub.filter] = id;
   groups_[id] = std::move(g);
+  batch_.DeleteIdleGroup(raw->cursor_name());  // back: its cursors no longer expire
+  ++group_generation_;
   LoadGroupCursors(raw);
   return raw;
 }
@@ -200,10 +203,74 @@ void Broker::LeaveGroups(Session* s) {
 }
 
 void Broker::DropGroup(ConsumerGroup* g) {
-  CommitGroupCursors(g);  // the cursor stays in storage for the group's return
+  CommitGroupCursors(g);  // the cursor stays in storage for the group's return ...
+  // ... until limits.group_cursor_expiry from now (ExpireIdleGroups).
+  batch_.PutIdleGroup(g->cursor_name(), clock::WallMs());
+  ++group_generation_;
   LOG_INFO("consumer group %s on %s: no subscriber left", g->group().c_str(), g->filter().c_str());
   group_ids_.erase(g->group() + '\0' + g->filter());
   groups_.erase(g->id());  // frees g
+}
+
+struct Broker::IdleGroupWork {
+  uv_work_t req;
+  Broker* broker;
+  storage::Log* log;
+  uint64_t generation;
+  std::vector<std::pair<std::string, int64_t>> idle;  // cursor consumer, idle since (wall ms)
+  storage::Status status;
+};
+
+void Broker::ExpireIdleGroups(int64_t now_ms) {
+  const int64_t expiry = cfg_.limits.group_cursor_expiry_ms;
+  // A quarter of the expiry between sweeps, from 1 s to 1 h: the table is
+  // small (one entry per departed group), the sweep cheap.
+  const int64_t interval = std::clamp<int64_t>(expiry / 4, 1000, 3600 * 1000);
+  if (expiry <= 0 || idle_sweep_running_ || stopping_ || now_ms - idle_sweep_last_ms_ < interval)
+    return;
+  idle_sweep_last_ms_ = now_ms;
+  idle_sweep_running_ = true;
+  auto* w = new IdleGroupWork{};
+  w->req.data = w;
+  w->broker = this;
+  w->log = log_.get();
+  w->generation = group_generation_;
+  uv_queue_work(
+      &loop_, &w->req,
+      [](uv_work_t* req) {
+        auto* w = static_cast<IdleGroupWork*>(req->data);
+        w->status = w->log->ForEachIdleGroup([w](std::string_view name, int64_t since_ms) {
+          w->idle.emplace_back(std::string(name), since_ms);
+        });
+      },
+      [](uv_work_t* req, int) {
+        auto* w = static_cast<IdleGroupWork*>(req->data);
+        w->broker->FinishIdleGroups(w);
+        delete w;
+      });
+}
+
+void Broker::FinishIdleGroups(IdleGroupWork* w) {
+  idle_sweep_running_ = false;
+  if (!w->status.ok()) {
+    LOG_ERROR("reading the idle consumer groups failed: %s", w->status.message().c_str());
+    return;
+  }
+  // A group came or went while the table was read: the next sweep decides.
+  if (w->generation != group_generation_ || stopping_) return;
+  const int64_t expiry = cfg_.limits.group_cursor_expiry_ms;
+  const int64_t now = clock::WallMs();
+  for (const auto& [name, since] : w->idle) {
+    if (expiry <= 0 || now - since < expiry) continue;
+    bool live = false;
+    for (const auto& [id, g] : groups_) live |= g->cursor_name() == name;
+    if (live) continue;  // cannot happen with an unchanged generation; cheap to be sure
+    batch_.DeleteCursors(name);
+    batch_.DeleteIdleGroup(name);
+    ++stats_.group_cursors_expired;
+    LOG_NOTICE("consumer group cursors %s expired: no subscriber for %lld s", name.c_str(),
+               static_cast<long long>((now - since) / 1000));
+  }
 }
 
 void Broker::Rebalance(ConsumerGroup* g) {

@@ -35,7 +35,7 @@ const LimitField kLimitFields[] = {
     TRIB_LIMIT(max_connections),    TRIB_LIMIT(max_packet_size),     TRIB_LIMIT(max_inflight),
     TRIB_LIMIT(max_keepalive_ms),   TRIB_LIMIT(connect_timeout_ms),  TRIB_LIMIT(max_publish_rate),
     TRIB_LIMIT(max_subscriptions),  TRIB_LIMIT(max_topic_length),    TRIB_LIMIT(max_topic_levels),
-    TRIB_LIMIT(max_queued_messages), TRIB_LIMIT(max_output_bytes),   TRIB_LIMIT(max_session_expiry_ms),
+    TRIB_LIMIT(max_queued_messages), TRIB_LIMIT(max_output_bytes),   TRIB_LIMIT(max_session_expiry_ms), TRIB_LIMIT(group_cursor_expiry_ms),
 };
 #undef TRIB_LIMIT
 

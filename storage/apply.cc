@@ -363,8 +363,10 @@ int Writer::ApplyOps(MDB_txn* txn, WriteBatch::Rep* rep) {
       rc = DeleteCursors(txn, op.name);
     } else {
       const bool retained = op.kind == Kind::kPutRetained || op.kind == Kind::kDeleteRetained;
-      const bool put = op.kind == Kind::kPutRetained || op.kind == Kind::kPutSession;
-      MDB_dbi dbi = retained ? env_->retained : env_->sessions;
+      const bool idle = op.kind == Kind::kPutIdleGroup || op.kind == Kind::kDeleteIdleGroup;
+      const bool put = op.kind == Kind::kPutRetained || op.kind == Kind::kPutSession ||
+                       op.kind == Kind::kPutIdleGroup;
+      MDB_dbi dbi = retained ? env_->retained : idle ? env_->idle_groups : env_->sessions;
       std::string key = NameKey(op.name);
       MDB_val k = Val(key);
       if (put) {

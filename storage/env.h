@@ -39,7 +39,7 @@ class Env {
   int BeginRead(MDB_txn** out) const;
   void EndRead(MDB_txn* txn) const;
 
-  MDB_dbi meta = 0, cursors = 0, retained = 0, sessions = 0;
+  MDB_dbi meta = 0, cursors = 0, retained = 0, sessions = 0, idle_groups = 0;
 
  private:
   Status CheckFormat();

@@ -15,7 +15,7 @@ namespace trib::storage {
 
 constexpr uint32_t kFormatVersion = 1;
 constexpr unsigned kMaxDbs = 1024;
-constexpr unsigned kFixedDbs = 5;  // meta, cursors, retained, sessions, and one spare
+constexpr unsigned kFixedDbs = 5;  // meta, cursors, retained, sessions, idle_groups
 constexpr size_t kMaxShortName = 480;
 constexpr size_t kLongNamePrefix = 464;
 constexpr size_t kLongNameKey = kLongNamePrefix + 1 + 16;  // 481

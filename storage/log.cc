@@ -124,6 +124,15 @@ void WriteBatch::PutSession(std::string_view client_id, std::string_view value) 
 void WriteBatch::DeleteSession(std::string_view client_id) {
   AddOp(&rep_, Rep::Op{Rep::OpKind::kDeleteSession, 0, 0, 0, std::string(client_id), {}});
 }
+void WriteBatch::PutIdleGroup(std::string_view consumer, int64_t since_ms) {
+  char buf[8];
+  PutBE64(buf, static_cast<uint64_t>(since_ms));
+  AddOp(&rep_, Rep::Op{Rep::OpKind::kPutIdleGroup, 0, 0, 0, std::string(consumer),
+                       std::string(buf, sizeof buf)});
+}
+void WriteBatch::DeleteIdleGroup(std::string_view consumer) {
+  AddOp(&rep_, Rep::Op{Rep::OpKind::kDeleteIdleGroup, 0, 0, 0, std::string(consumer), {}});
+}
 
 bool WriteBatch::empty() const { return !rep_ || (rep_->segs.empty() && rep_->ops.empty()); }
 size_t WriteBatch::bytes() const { return rep_ ? rep_->bytes : 0; }

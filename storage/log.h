@@ -151,6 +151,11 @@ class WriteBatch {
   void DeleteRetained(std::string_view topic);
   void PutSession(std::string_view client_id, std::string_view value);
   void DeleteSession(std::string_view client_id);
+  // A consumer group (by its cursor consumer name) that has had no
+  // subscriber since `since_ms` (wall clock); the broker expires the cursors
+  // of groups idle for longer than limits.group_cursor_expiry.
+  void PutIdleGroup(std::string_view consumer, int64_t since_ms);
+  void DeleteIdleGroup(std::string_view consumer);
 
   bool empty() const;
   size_t bytes() const;  // approximate memory held
@@ -320,6 +325,8 @@ class Log {
   Result<std::string> GetSession(std::string_view client_id) const;
   Status ForEachSession(const std::function<void(std::string_view client_id,
                                                  std::string_view value)>& fn) const;
+  Status ForEachIdleGroup(
+      const std::function<void(std::string_view consumer, int64_t since_ms)>& fn) const;
 
   Stats GetStats() const;
 

@@ -398,6 +398,14 @@ Status Log::ForEachSession(
   return ForEachName(impl_->env, impl_->env.sessions, "session", fn);
 }
 
+Status Log::ForEachIdleGroup(
+    const std::function<void(std::string_view consumer, int64_t since_ms)>& fn) const {
+  return ForEachName(impl_->env, impl_->env.idle_groups, "idle group",
+                     [&](std::string_view name, std::string_view value) {
+                       if (value.size() == 8) fn(name, static_cast<int64_t>(GetBE64(value.data())));
+                     });
+}
+
 Result<std::string> Log::GetSession(std::string_view client_id) const {
   ReadTxn txn(impl_->env);
   if (!txn.ok()) return MdbStatus(txn.rc(), "read transaction");
@@ -415,7 +423,8 @@ Result<std::string> Log::GetSession(std::string_view client_id) const {
 
 uint64_t UsedPagesIn(MDB_txn* txn, const Env& env, const Catalog& catalog) {
   std::vector<MDB_dbi> dbis = catalog.PartitionDbis();
-  for (MDB_dbi d : {MDB_dbi{0}, MDB_dbi{1}, env.meta, env.cursors, env.retained, env.sessions})
+  for (MDB_dbi d : {MDB_dbi{0}, MDB_dbi{1}, env.meta, env.cursors, env.retained, env.sessions,
+                    env.idle_groups})
     dbis.push_back(d);
   uint64_t pages = 2;  // the two meta pages
   for (MDB_dbi d : dbis) {

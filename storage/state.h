@@ -47,7 +47,9 @@ struct WriteBatch::Rep {
     kPutRetained,
     kDeleteRetained,
     kPutSession,
-    kDeleteSession
+    kDeleteSession,
+    kPutIdleGroup,
+    kDeleteIdleGroup
   };
   struct Op {
     OpKind kind;

@@ -28,7 +28,8 @@ Status Writer::Init() {
   const std::pair<const char*, MDB_dbi*> fixed[] = {{"meta", &env_->meta},
                                                     {"cursors", &env_->cursors},
                                                     {"retained", &env_->retained},
-                                                    {"sessions", &env_->sessions}};
+                                                    {"sessions", &env_->sessions},
+                                                    {"idle_groups", &env_->idle_groups}};
   for (const auto& [name, dbi] : fixed) {
     if (rc == 0) rc = mdb_dbi_open(txn, name, MDB_CREATE, dbi);
   }

@@ -43,6 +43,15 @@ def settled(d, members, name="workers"):
             all(p["state"] == "owned" for p in g["partitions"]))
 
 
+def expired(d):
+    """tributary_group_cursors_expired_total."""
+    with urllib.request.urlopen("http://%s/metrics" % d.addresses["admin"], timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("tributary_group_cursors_expired_total "):
+                return float(line.split()[1])
+    raise AssertionError("no tributary_group_cursors_expired_total in /metrics")
+
+
 def meta(p):
     """(partition, offset) of a stream record delivered with stream-meta; (None, None) otherwise."""
     up = dict(p.props.get("user", []))
@@ -246,6 +255,39 @@ class Groups(MqttTest):
                 for m in second:
                     m.check_order(self)
                     m.c.no_message(0.3)
+
+    def test_cursors_of_a_group_gone_for_longer_than_the_expiry_are_deleted(self):
+        """A group whose last subscriber left keeps its cursor for
+        limits.group_cursor_expiry, across a daemon restart; after that its
+        cursors are deleted, and a group of that name starts afresh (from the
+        end, as a new group does) instead of replaying what came meanwhile."""
+        d = self.daemon(STREAM + '[limits]\ngroup_cursor_expiry = "1h"\n').start()
+        first = [self.member(d, V5, "e1-%d" % i) for i in range(2)]
+        wait_for(lambda: settled(d, ["e1-0", "e1-1"]), 30, "two members")
+        collect(first, len(self.publish(d, 40)))
+        wait_for(lambda: all(p["lag_records"] == 0 for p in group_view(d)["partitions"]), 20,
+                 "all acknowledged")
+        for m in first:
+            m.c.disconnect()
+        wait_for(lambda: group_view(d) is None, 20, "the group to be left")
+        self.publish(d, 30, start=40)  # what the group misses while it is gone
+        self.assertEqual(expired(d), 0)
+        d.stop()
+        d.config_text = d.config_text.replace('"1h"', '"1s"')
+        d.start()  # the idle time counts from the departure, not from this start
+        wait_for(lambda: expired(d) == 1, 20, "the group's cursors to expire")
+        self.assertIn("consumer group cursors g/workers/sensors/# expired", d.output())
+        second = [self.member(d, V5, "e2-%d" % i) for i in range(2)]
+        wait_for(lambda: settled(d, ["e2-0", "e2-1"]), 30, "two new members")
+        later = self.publish(d, 20, start=70)
+        collect(second, len(later))
+        got = [p for m in second for p, _, _ in m.got]
+        self.assertEqual(sorted(got), sorted(later))  # nothing of the 30 it missed
+        # The group is back: its cursors are kept again.
+        for m in second:
+            m.c.no_message(0.3)
+        time.sleep(2.5)
+        self.assertEqual(expired(d), 1)
 
     def test_daemon_restart_keeps_group_cursor(self):
         for sig in (signal.SIGTERM, signal.SIGKILL):

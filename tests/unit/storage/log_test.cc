@@ -2,6 +2,7 @@
 // committed atomically with appends, retained messages and sessions, reopen
 // keeping everything, partition choice and stats.
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -203,6 +204,40 @@ static void test_log_retained_and_sessions_round_trip(void** state) {
   assert_int_equal(sessions, 0);
 }
 
+// Idle consumer groups: put, listed with their time across a reopen (a long
+// name included: hashed key, whole name in the value), deleted; deleting the
+// cursors of one consumer leaves the others'.
+static void test_log_idle_groups_round_trip(void** state) {
+  Fixture* f = static_cast<Fixture*>(*state);
+  assert_string_equal(OpenLog(f, {Spec("s", 1)}).c_str(), "");
+  const std::string long_name = "g/workers/" + std::string(900, 'f');
+  WriteBatch b;
+  b.CommitCursor("g/a/x", f->streams[0], 0, 7);
+  b.CommitCursor("g/b/x", f->streams[0], 0, 9);
+  b.PutIdleGroup("g/a/x", 1000);
+  b.PutIdleGroup(long_name, 2000);
+  (void)f->log->Submit(std::move(b), 1);
+  f->log->Flush();
+  assert_string_equal(OpenLog(f, {Spec("s", 1)}).c_str(), "");
+  std::vector<std::pair<std::string, int64_t>> seen;
+  assert_true(f->log->ForEachIdleGroup([&](std::string_view n, int64_t t) { seen.emplace_back(n, t); }).ok());
+  std::sort(seen.begin(), seen.end());
+  assert_int_equal(seen.size(), 2);
+  assert_true(seen[0].first == "g/a/x" && seen[0].second == 1000);
+  assert_true(seen[1].first == long_name && seen[1].second == 2000);
+  WriteBatch d;
+  d.DeleteCursors("g/a/x");
+  d.DeleteIdleGroup("g/a/x");
+  d.DeleteIdleGroup(long_name);
+  (void)f->log->Submit(std::move(d), 2);
+  f->log->Flush();
+  int left = 0;
+  assert_true(f->log->ForEachIdleGroup([&](std::string_view, int64_t) { left++; }).ok());
+  assert_int_equal(left, 0);
+  assert_int_equal(f->log->GetCursor("g/a/x", f->streams[0], 0).status().code(), Error::kNotFound);
+  assert_int_equal(*f->log->GetCursor("g/b/x", f->streams[0], 0), 9);
+}
+
 static void test_log_reopen_keeps_records_offsets_and_timestamps(void** state) {
   Fixture* f = static_cast<Fixture*>(*state);
   assert_string_equal(OpenLog(f, {Spec("s", 1)}).c_str(), "");
@@ -263,6 +298,7 @@ int main() {
       cmocka_unit_test_setup_teardown(test_log_invalid_submission_fails_whole_and_alone, Setup,
                                       Teardown),
       cmocka_unit_test_setup_teardown(test_log_retained_and_sessions_round_trip, Setup, Teardown),
+      cmocka_unit_test_setup_teardown(test_log_idle_groups_round_trip, Setup, Teardown),
       cmocka_unit_test_setup_teardown(test_log_reopen_keeps_records_offsets_and_timestamps, Setup,
                                       Teardown),
       cmocka_unit_test_setup_teardown(test_log_zstd_stream_round_trip, Setup, Teardown),
