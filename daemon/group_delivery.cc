@@ -260,11 +260,19 @@ void Broker::FinishIdleGroups(IdleGroupWork* w) {
   if (w->generation != group_generation_ || stopping_) return;
   const int64_t expiry = cfg_.limits.group_cursor_expiry_ms;
   const int64_t now = clock::WallMs();
+  if (expiry <= 0) return;
   for (const auto& [name, since] : w->idle) {
-    if (expiry <= 0 || now - since < expiry) continue;
+    IdleGroupVerdict v = JudgeIdleGroup(since, now, expiry);
+    if (v == IdleGroupVerdict::kKeep) continue;
     bool live = false;
     for (const auto& [id, g] : groups_) live |= g->cursor_name() == name;
     if (live) continue;  // cannot happen with an unchanged generation; cheap to be sure
+    if (v == IdleGroupVerdict::kRestamp) {
+      LOG_NOTICE("consumer group cursors %s: departure time predates a set clock; counting from now",
+                 name.c_str());
+      batch_.PutIdleGroup(name, now);
+      continue;
+    }
     batch_.DeleteCursors(name);
     batch_.DeleteIdleGroup(name);
     ++stats_.group_cursors_expired;

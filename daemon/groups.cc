@@ -5,6 +5,13 @@
 
 namespace trib {
 
+IdleGroupVerdict JudgeIdleGroup(int64_t since_ms, int64_t now_ms, int64_t expiry_ms) {
+  constexpr int64_t kClockSetMs = 1577836800000;  // 2020-01-01T00:00:00Z
+  if (now_ms < kClockSetMs) return IdleGroupVerdict::kKeep;
+  if (since_ms < kClockSetMs) return IdleGroupVerdict::kRestamp;
+  return now_ms - since_ms >= expiry_ms ? IdleGroupVerdict::kExpire : IdleGroupVerdict::kKeep;
+}
+
 std::vector<SubscriberId> AssignPartitions(const std::vector<SubscriberId>& members,
                                            const std::vector<SubscriberId>& current) {
   std::vector<SubscriberId> out(current.size(), 0);

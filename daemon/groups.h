@@ -80,6 +80,15 @@ struct GroupPartition {
 std::vector<SubscriberId> AssignPartitions(const std::vector<SubscriberId>& members,
                                            const std::vector<SubscriberId>& current);
 
+// What to do with a group that has had no subscriber since `since_ms` (wall
+// clock), at `now_ms`, with limits.group_cursor_expiry `expiry_ms` (> 0).
+// A gateway without a battery-backed clock may run on a clock near 1970 until
+// NTP sets it: a time before 2020 is no time at all. A departure stamped with
+// such a clock is stamped again with the first real one (kRestamp) rather
+// than expired at once; while the clock itself is not set, nothing expires.
+enum class IdleGroupVerdict { kKeep, kExpire, kRestamp };
+IdleGroupVerdict JudgeIdleGroup(int64_t since_ms, int64_t now_ms, int64_t expiry_ms);
+
 class ConsumerGroup {
  public:
   ConsumerGroup(uint32_t id, std::string group, std::string filter);

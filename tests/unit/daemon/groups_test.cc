@@ -15,6 +15,8 @@
 using trib::AssignPartitions;
 using trib::ConsumerGroup;
 using trib::GroupPartition;
+using trib::IdleGroupVerdict;
+using trib::JudgeIdleGroup;
 using trib::PartitionKey;
 using trib::SubOptions;
 using trib::SubscriberId;
@@ -238,6 +240,21 @@ static void test_assignment_prefers_incoming_owner_while_revoking(void** state) 
   assert_true(g.Assignment() == want);
 }
 
+static void test_idle_group_expiry_needs_a_set_clock(void**) {
+  const int64_t day = 86400000, t2026 = 1796000000000;  // a time in 2026
+  const int64_t t1970 = 5 * 60 * 1000;                  // 5 min after boot on an unset clock
+  // The normal case: kept until the expiry, expired at and after it.
+  assert_true(JudgeIdleGroup(t2026, t2026 + day, 7 * day) == IdleGroupVerdict::kKeep);
+  assert_true(JudgeIdleGroup(t2026, t2026 + 7 * day, 7 * day) == IdleGroupVerdict::kExpire);
+  // Left while the clock said 1970, judged once NTP set it: counted again from now.
+  assert_true(JudgeIdleGroup(t1970, t2026, 7 * day) == IdleGroupVerdict::kRestamp);
+  // The clock is not set now: nothing expires, whatever the stamps say.
+  assert_true(JudgeIdleGroup(t1970, t1970 + 30 * day, 7 * day) == IdleGroupVerdict::kKeep);
+  assert_true(JudgeIdleGroup(t2026, t1970, 7 * day) == IdleGroupVerdict::kKeep);
+  // A clock set back (but plausible) makes the group look younger: kept.
+  assert_true(JudgeIdleGroup(t2026, t2026 - day, 7 * day) == IdleGroupVerdict::kKeep);
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_assignment_without_members_is_empty),
@@ -245,6 +262,7 @@ int main() {
       cmocka_unit_test(test_join_moves_only_what_balance_needs),
       cmocka_unit_test(test_leave_moves_only_the_leavers_partitions),
       cmocka_unit_test(test_random_assignments_stay_balanced_and_sticky),
+      cmocka_unit_test(test_idle_group_expiry_needs_a_set_clock),
       cmocka_unit_test_setup_teardown(test_members_sorted_by_client_id, Setup, Teardown),
       cmocka_unit_test_setup_teardown(test_partitions_sorted_and_found, Setup, Teardown),
       cmocka_unit_test_setup_teardown(test_stored_cursor_replaces_the_default_start, Setup, Teardown),
