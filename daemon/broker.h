@@ -302,6 +302,14 @@ class Broker {
   void LoadGroupCursors(ConsumerGroup* g);
   struct GroupCursorWork;
   void FinishGroupCursors(GroupCursorWork* w);
+  // Timestamps of the oldest unacknowledged record of g's lagging partitions
+  // (for lag in seconds), read on the thread pool when `committed` moved.
+  void LoadGroupHeads(ConsumerGroup* g);
+  struct GroupHeadWork;
+  void FinishGroupHeads(GroupHeadWork* w);
+  // Seconds since the oldest record p's group has not acknowledged was
+  // stored; 0 without lag, and while its timestamp is being looked up.
+  double GroupLagSeconds(const GroupPartition& p, uint64_t end_offset) const;
   void CommitGroupCursors(ConsumerGroup* g);
   void CommitAllGroupCursors();
   void DropGroup(ConsumerGroup* g);

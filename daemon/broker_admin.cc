@@ -239,6 +239,7 @@ nlohmann::json Broker::GroupsJson() const {
                        {"next", p.pos.next},
                        {"end_offset", end_offset},
                        {"lag_records", end_offset > p.committed ? end_offset - p.committed : 0},
+                       {"lag_seconds", GroupLagSeconds(p, end_offset)},
                        {"inflight", p.unacked.size()}});
     }
     out.push_back({{"group", g->group()}, {"filter", g->filter()}, {"cursor", g->cursor_name()},
@@ -250,19 +251,23 @@ nlohmann::json Broker::GroupsJson() const {
 std::string Broker::GroupMetrics() const {
   std::string lag = "# HELP tributary_group_lag_records Records not yet acknowledged by a consumer group.\n"
                     "# TYPE tributary_group_lag_records gauge\n";
+  std::string secs = "# HELP tributary_group_lag_seconds Age of the oldest record a consumer group has not "
+                     "acknowledged.\n# TYPE tributary_group_lag_seconds gauge\n";
   for (const auto& [id, g] : groups_) {
     for (const GroupPartition& p : g->partitions()) {
       auto end = routed_end_.find(p.key());
       uint64_t end_offset = end == routed_end_.end() ? p.committed : end->second;
       auto sn = stream_names_.find(p.stream);
-      lag += "tributary_group_lag_records{group=\"" + Label(g->group()) + "\",filter=\"" +
-             Label(g->filter()) + "\",stream=\"" +
-             Label(sn == stream_names_.end() ? std::to_string(p.stream) : sn->second) +
-             "\",partition=\"" + std::to_string(p.partition) + "\"} " +
+      const std::string labels =
+          "{group=\"" + Label(g->group()) + "\",filter=\"" + Label(g->filter()) + "\",stream=\"" +
+          Label(sn == stream_names_.end() ? std::to_string(p.stream) : sn->second) +
+          "\",partition=\"" + std::to_string(p.partition) + "\"} ";
+      lag += "tributary_group_lag_records" + labels +
              std::to_string(end_offset > p.committed ? end_offset - p.committed : 0) + "\n";
+      secs += "tributary_group_lag_seconds" + labels + std::to_string(GroupLagSeconds(p, end_offset)) + "\n";
     }
   }
-  return lag;
+  return lag + secs;
 }
 
 HttpResponse Broker::HandleAdmin(const HttpRequest& req) {

@@ -431,7 +431,70 @@ void Broker::TickGroups(int64_t now_ms) {
       MoveGroupPartition(g.get(), p, p.next_owner);
     }
     CommitGroupCursors(g.get());
+    LoadGroupHeads(g.get());
   }
+}
+
+struct Broker::GroupHeadWork {
+  uv_work_t req;
+  storage::Log* log;
+  Broker* broker;
+  uint32_t group;
+  std::vector<std::pair<uint64_t, uint64_t>> heads;  // (partition key, offset)
+  std::vector<int64_t> timestamps;                   // per head; 0: not found
+};
+
+void Broker::LoadGroupHeads(ConsumerGroup* g) {
+  if (g->heads_loading || stopping_) return;
+  std::vector<std::pair<uint64_t, uint64_t>> heads;
+  for (const GroupPartition& p : g->partitions()) {
+    auto end = routed_end_.find(p.key());
+    const bool lagging = end != routed_end_.end() && end->second > p.committed;
+    if (lagging && !p.cursor_pending && p.head_offset != p.committed)
+      heads.emplace_back(p.key(), p.committed);
+  }
+  if (heads.empty()) return;
+  g->heads_loading = true;
+  auto* w = new GroupHeadWork{};
+  w->req.data = w;
+  w->log = log_.get();
+  w->broker = this;
+  w->group = g->id();
+  w->heads = std::move(heads);
+  uv_queue_work(
+      &loop_, &w->req,
+      [](uv_work_t* req) {
+        auto* w = static_cast<GroupHeadWork*>(req->data);
+        for (const auto& [key, offset] : w->heads) {
+          auto r = w->log->Read(static_cast<storage::StreamId>(key >> 32), static_cast<uint32_t>(key),
+                                offset, 1, 1);
+          w->timestamps.push_back(r.ok() && !r->records.empty() ? r->records[0].timestamp_ms : 0);
+        }
+      },
+      [](uv_work_t* req, int) {
+        auto* w = static_cast<GroupHeadWork*>(req->data);
+        w->broker->FinishGroupHeads(w);
+        delete w;
+      });
+}
+
+void Broker::FinishGroupHeads(GroupHeadWork* w) {
+  auto git = groups_.find(w->group);
+  if (git == groups_.end()) return;  // dropped meanwhile
+  git->second->heads_loading = false;
+  for (size_t i = 0; i < w->heads.size(); ++i) {
+    GroupPartition* p = git->second->Find(w->heads[i].first);
+    if (!p) continue;
+    p->head_offset = w->heads[i].second;
+    p->head_timestamp_ms = w->timestamps[i];
+  }
+}
+
+double Broker::GroupLagSeconds(const GroupPartition& p, uint64_t end_offset) const {
+  if (end_offset <= p.committed || p.head_timestamp_ms == 0) return 0;
+  // Until the lookup for a moved cursor lands, the previous head (an older
+  // record) stands in: the figure is at most one tick behind.
+  return std::max<double>(0, (clock::WallMs() - p.head_timestamp_ms) / 1000.0);
 }
 
 void Broker::CommitGroupCursors(ConsumerGroup* g) {

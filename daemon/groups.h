@@ -61,6 +61,11 @@ struct GroupPartition {
   // start until then, nothing is read or stored for the partition, and a
   // cursor found replaces it (and the start time).
   bool cursor_pending = false;
+  // For lag in seconds: the timestamp of the record at head_offset, looked up
+  // on the thread pool (Broker::LoadGroupHeads) when `committed` has moved;
+  // 0 while unknown.
+  uint64_t head_offset = UINT64_MAX;
+  int64_t head_timestamp_ms = 0;
   struct Sent {
     uint64_t offset;
     bool acked;
@@ -108,6 +113,7 @@ class ConsumerGroup {
                     int64_t start_time_ms = 0);
   GroupPartition* Find(uint64_t key);
   bool cursors_loading = false;  // a LoadGroupCursors work item is queued
+  bool heads_loading = false;    // a LoadGroupHeads work item is queued
   std::vector<GroupPartition>& partitions() { return partitions_; }
   const std::vector<GroupPartition>& partitions() const { return partitions_; }
 

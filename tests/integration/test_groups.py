@@ -289,6 +289,32 @@ class Groups(MqttTest):
         time.sleep(2.5)
         self.assertEqual(expired(d), 1)
 
+    def test_lag_in_seconds_is_the_age_of_the_oldest_unacknowledged_record(self):
+        """/v1/groups and /metrics show, per partition, how old the oldest
+        record the group has not acknowledged is; 0 once it caught up."""
+        d = self.daemon(STREAM).start()
+        m = self.member(d, V5, "lag-0")
+        wait_for(lambda: settled(d, ["lag-0"]), 30, "the member")
+        t0 = time.time()
+        sent = self.publish(d, 8)
+        while len(m.got) < len(sent):
+            self.assertIsNotNone(m.poll(10, ack=False), "records did not arrive")
+        time.sleep(2.5)
+
+        def oldest():
+            return max(p["lag_seconds"] for p in group_view(d)["partitions"])
+
+        wait_for(lambda: oldest() >= 2.0, 10, "lag in seconds to show the held records' age")
+        self.assertLessEqual(oldest(), time.time() - t0 + 1)
+        with urllib.request.urlopen("http://%s/metrics" % d.addresses["admin"], timeout=10) as r:
+            text = r.read().decode()
+        self.assertIn('tributary_group_lag_seconds{group="workers",filter="sensors/#",stream="telemetry"',
+                      text)
+        for p in m.held:
+            m.c.ack(p)
+        wait_for(lambda: all(p["lag_records"] == 0 and p["lag_seconds"] == 0
+                             for p in group_view(d)["partitions"]), 20, "the group to catch up")
+
     def test_daemon_restart_keeps_group_cursor(self):
         for sig in (signal.SIGTERM, signal.SIGKILL):
             with self.subTest(signal=sig.name):
