@@ -570,8 +570,10 @@ def write_results(rows, records, started, elapsed, mach, storage_out, raw_path):
         L.append("## Storage benchmark (storage_bench)\n")
         L.append("```\n" + storage_out.rstrip() + "\n```\n")
     text = "\n".join(L)
+    # Read what make soak and make fuzz wrote before open(..., "w") empties the file.
+    kept = kept_sections(RESULTS, ("## Soak", "## Fuzzing"))
     with open(RESULTS, "w") as f:
-        f.write(text + kept_sections(RESULTS, ("## Soak", "## Fuzzing")))
+        f.write(text + kept)
 
 
 def kept_sections(path, headings):
