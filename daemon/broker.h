@@ -27,6 +27,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <functional>
 #include <memory>
+#include <type_traits>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -302,6 +303,28 @@ class Broker {
   void LoadGroupCursors(ConsumerGroup* g);
   struct GroupCursorWork;
   void FinishGroupCursors(GroupCursorWork* w);
+  // Runs work(job) on libuv's thread pool, then (this->*done)(job) on the
+  // loop, then frees the job. For the loop's storage reads (DESIGN.md: the
+  // loop never waits for the disk).
+  template <class Job>
+  void OnPool(std::unique_ptr<Job> job, void (Broker::*done)(Job*),
+              std::type_identity_t<void (*)(Job*)> work) {
+    struct Task {
+      uv_work_t req;
+      Broker* self;
+      std::unique_ptr<Job> job;
+      void (Broker::*done)(Job*);
+      void (*work)(Job*);
+    };
+    auto* t = new Task{{}, this, std::move(job), done, work};
+    t->req.data = t;
+    uv_queue_work(
+        &loop_, &t->req, [](uv_work_t* r) { auto* t = static_cast<Task*>(r->data); t->work(t->job.get()); },
+        [](uv_work_t* r, int) {
+          std::unique_ptr<Task> t(static_cast<Task*>(r->data));
+          (t->self->*(t->done))(t->job.get());
+        });
+  }
   // Timestamps of the oldest unacknowledged record of g's lagging partitions
   // (for lag in seconds), read on the thread pool when `committed` moved.
   void LoadGroupHeads(ConsumerGroup* g);

@@ -77,8 +77,6 @@ ConsumerGroup* Broker::EnsureGroup(const Subscription& sub, const ReplayPosition
 // The cursors database is small and hot, but an LMDB read may still touch the
 // disk: the loop never does it (DESIGN.md), the thread pool does.
 struct Broker::GroupCursorWork {
-  uv_work_t req;
-  Broker* broker;
   storage::Log* log;
   uint32_t group;
   std::string consumer;
@@ -94,35 +92,25 @@ void Broker::LoadGroupCursors(ConsumerGroup* g) {
     if (p.cursor_pending) keys.push_back(p.key());
   if (keys.empty()) return;
   g->cursors_loading = true;
-  auto* w = new GroupCursorWork{};
-  w->req.data = w;
-  w->broker = this;
+  auto w = std::make_unique<GroupCursorWork>();
   w->log = log_.get();
   w->group = g->id();
   w->consumer = g->cursor_name();
   w->keys = std::move(keys);
-  uv_queue_work(
-      &loop_, &w->req,
-      [](uv_work_t* req) {
-        auto* w = static_cast<GroupCursorWork*>(req->data);
-        for (uint64_t key : w->keys) {
-          auto c = w->log->GetCursor(w->consumer, static_cast<storage::StreamId>(key >> 32),
-                                     static_cast<uint32_t>(key));
-          if (c.ok()) {
-            w->found.emplace_back(c.value());
-          } else if (c.status().code() == storage::Error::kNotFound) {
-            w->found.emplace_back(std::nullopt);
-          } else {
-            w->status = c.status();
-            return;
-          }
-        }
-      },
-      [](uv_work_t* req, int) {
-        auto* w = static_cast<GroupCursorWork*>(req->data);
-        w->broker->FinishGroupCursors(w);
-        delete w;
-      });
+  OnPool(std::move(w), &Broker::FinishGroupCursors, [](GroupCursorWork* w) {
+    for (uint64_t key : w->keys) {
+      auto c = w->log->GetCursor(w->consumer, static_cast<storage::StreamId>(key >> 32),
+                                 static_cast<uint32_t>(key));
+      if (c.ok()) {
+        w->found.emplace_back(c.value());
+      } else if (c.status().code() == storage::Error::kNotFound) {
+        w->found.emplace_back(std::nullopt);
+      } else {
+        w->status = c.status();
+        return;
+      }
+    }
+  });
 }
 
 void Broker::FinishGroupCursors(GroupCursorWork* w) {
@@ -134,7 +122,7 @@ void Broker::FinishGroupCursors(GroupCursorWork* w) {
     // Nothing is read or stored for these partitions meanwhile; TickGroups
     // tries again.
     LOG_ERROR("consumer group %s: reading its stored cursors failed: %s", g->group().c_str(),
-              w->status.message().c_str());
+          w->status.message().c_str());
     return;
   }
   size_t restored = 0;
@@ -147,7 +135,7 @@ void Broker::FinishGroupCursors(GroupCursorWork* w) {
   }
   if (restored)
     LOG_INFO("consumer group %s on %s: %zu partition(s) resume from the committed cursor",
-             g->group().c_str(), g->filter().c_str(), restored);
+         g->group().c_str(), g->filter().c_str(), restored);
 }
 
 void Broker::GroupSubscribed(Session* s, const Subscription& sub, bool added) {
@@ -213,8 +201,6 @@ void Broker::DropGroup(ConsumerGroup* g) {
 }
 
 struct Broker::IdleGroupWork {
-  uv_work_t req;
-  Broker* broker;
   storage::Log* log;
   uint64_t generation;
   std::vector<std::pair<std::string, int64_t>> idle;  // cursor consumer, idle since (wall ms)
@@ -230,24 +216,14 @@ void Broker::ExpireIdleGroups(int64_t now_ms) {
     return;
   idle_sweep_last_ms_ = now_ms;
   idle_sweep_running_ = true;
-  auto* w = new IdleGroupWork{};
-  w->req.data = w;
-  w->broker = this;
+  auto w = std::make_unique<IdleGroupWork>();
   w->log = log_.get();
   w->generation = group_generation_;
-  uv_queue_work(
-      &loop_, &w->req,
-      [](uv_work_t* req) {
-        auto* w = static_cast<IdleGroupWork*>(req->data);
-        w->status = w->log->ForEachIdleGroup([w](std::string_view name, int64_t since_ms) {
-          w->idle.emplace_back(std::string(name), since_ms);
-        });
-      },
-      [](uv_work_t* req, int) {
-        auto* w = static_cast<IdleGroupWork*>(req->data);
-        w->broker->FinishIdleGroups(w);
-        delete w;
-      });
+  OnPool(std::move(w), &Broker::FinishIdleGroups, [](IdleGroupWork* w) {
+    w->status = w->log->ForEachIdleGroup([w](std::string_view name, int64_t since_ms) {
+      w->idle.emplace_back(std::string(name), since_ms);
+    });
+  });
 }
 
 void Broker::FinishIdleGroups(IdleGroupWork* w) {
@@ -436,9 +412,7 @@ void Broker::TickGroups(int64_t now_ms) {
 }
 
 struct Broker::GroupHeadWork {
-  uv_work_t req;
   storage::Log* log;
-  Broker* broker;
   uint32_t group;
   std::vector<std::pair<uint64_t, uint64_t>> heads;  // (partition key, offset)
   std::vector<int64_t> timestamps;                   // per head; 0: not found
@@ -455,27 +429,17 @@ void Broker::LoadGroupHeads(ConsumerGroup* g) {
   }
   if (heads.empty()) return;
   g->heads_loading = true;
-  auto* w = new GroupHeadWork{};
-  w->req.data = w;
+  auto w = std::make_unique<GroupHeadWork>();
   w->log = log_.get();
-  w->broker = this;
   w->group = g->id();
   w->heads = std::move(heads);
-  uv_queue_work(
-      &loop_, &w->req,
-      [](uv_work_t* req) {
-        auto* w = static_cast<GroupHeadWork*>(req->data);
-        for (const auto& [key, offset] : w->heads) {
-          auto r = w->log->Read(static_cast<storage::StreamId>(key >> 32), static_cast<uint32_t>(key),
-                                offset, 1, 1);
-          w->timestamps.push_back(r.ok() && !r->records.empty() ? r->records[0].timestamp_ms : 0);
-        }
-      },
-      [](uv_work_t* req, int) {
-        auto* w = static_cast<GroupHeadWork*>(req->data);
-        w->broker->FinishGroupHeads(w);
-        delete w;
-      });
+  OnPool(std::move(w), &Broker::FinishGroupHeads, [](GroupHeadWork* w) {
+    for (const auto& [key, offset] : w->heads) {
+      auto r = w->log->Read(static_cast<storage::StreamId>(key >> 32), static_cast<uint32_t>(key),
+                            offset, 1, 1);
+      w->timestamps.push_back(r.ok() && !r->records.empty() ? r->records[0].timestamp_ms : 0);
+    }
+  });
 }
 
 void Broker::FinishGroupHeads(GroupHeadWork* w) {
