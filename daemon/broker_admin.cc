@@ -34,19 +34,19 @@ class MetricsWriter {
     Family(name, "gauge", help);
     Value(name, v);
   }
+  // `buckets` are cumulative already (storage::Stats): bucket i counts every
+  // sample <= its bound, the last one every sample.
   void Histogram(const char* name, const char* help, const uint64_t* buckets, uint64_t sum_us) {
     Family(name, "histogram", help);
-    uint64_t cum = 0;
     for (int i = 0; i < storage::Stats::kBuckets; ++i) {
-      cum += buckets[i];
       std::ostringstream le;
       le << "le=\"" << static_cast<double>(storage::Stats::kBucketUs[i]) / 1e6 << '"';
-      Value(std::string(name) + "_bucket", static_cast<double>(cum), le.str());
+      Value(std::string(name) + "_bucket", static_cast<double>(buckets[i]), le.str());
     }
-    cum += buckets[storage::Stats::kBuckets];
-    Value(std::string(name) + "_bucket", static_cast<double>(cum), "le=\"+Inf\"");
+    const auto count = static_cast<double>(buckets[storage::Stats::kBuckets]);
+    Value(std::string(name) + "_bucket", count, "le=\"+Inf\"");
     Value(std::string(name) + "_sum", static_cast<double>(sum_us) / 1e6);
-    Value(std::string(name) + "_count", static_cast<double>(cum));
+    Value(std::string(name) + "_count", count);
   }
   std::string str() const { return os_.str(); }
 

@@ -75,13 +75,24 @@ class Admin(DaemonTest):
         self.assertEqual(status, 200)
         self.assertIn("tributary_messages_received_total 5", text)
         self.assertIn('tributary_stream_messages_in_total{stream="telemetry"} 5', text)
-        self.assertIn("tributary_storage_commit_duration_seconds_bucket", text)
+        self.check_histogram(text, "tributary_storage_commit_duration_seconds", "tributary_storage_commits_total")
         # Large values keep every digit (the default 1 GiB budget, not 1.07374e+09).
         self.assertIn("tributary_storage_budget_bytes 1073741824\n", text)
         promtool = shutil.which("promtool")
         self.assertIsNotNone(promtool, "promtool (Debian package prometheus) is required")
         p = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def check_histogram(self, text, name, counter):
+        """Buckets cumulative and rising, +Inf and _count equal to `counter`."""
+        buckets = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith(name + "_bucket{")]
+        self.assertGreater(len(buckets), 2, name)
+        self.assertEqual(buckets, sorted(buckets), "%s buckets must not fall: %s" % (name, buckets))
+        values = dict(line.rsplit(" ", 1) for line in text.splitlines()
+                      if line and not line.startswith("#") and "{" not in line)
+        self.assertEqual(float(values[name + "_count"]), buckets[-1], name)
+        self.assertEqual(float(values[name + "_count"]), float(values[counter]), name)
 
     def test_health_ready_and_json(self):
         d = self.daemon(STREAM).start()
