@@ -127,12 +127,13 @@ class Broker:
 
 class Tributary(Broker):
     name = "tributary"
+    stream_extra = ""  # more keys of the bench stream (a scenario's variant)
 
     def config_text(self, data_dir):
         return ('[storage]\ndir = "%s"\nsync = "always"\nmax_bytes = "8GiB"\n\n'
                 '[[listener]]\nbind = "127.0.0.1:0"\n\n[admin]\nbind = "127.0.0.1:0"\n\n'
                 '[limits]\nmax_connections = 20000\n\n'
-                '[[stream]]\nname = "bench"\nsubjects = ["#"]\n' % data_dir)
+                '[[stream]]\nname = "bench"\nsubjects = ["#"]\n%s' % (data_dir, self.stream_extra))
 
     def start(self, tag):
         self.data_dir = os.path.join(self.workdir, "data-" + tag)
@@ -253,10 +254,18 @@ def check_run(broker, scenario, rec, cmd):
                                                           broker.log_path), repro(broker, cmd)))
 
 
-# Scenarios: loadgen arguments; each run gets a fresh broker.
+ON_RECEIPT = 'live_delivery = "on_receipt"\n'
+NODELAY = "set_tcp_nodelay true\n"  # the latency targets compare with Mosquitto so
+
+
+# Scenarios: loadgen arguments, and optionally what a scenario adds to the
+# brokers' configurations: {"tributary": keys of the bench stream,
+# "mosquitto": lines}. Each run gets a fresh broker.
 def scenarios():
     d = str(SECONDS)
     common = ["--payload", str(PAYLOAD), "--mqtt", "3"]
+    lat = {"mosquitto": NODELAY}
+    receipt = {"mosquitto": NODELAY, "tributary": ON_RECEIPT}
     return [
         ("qos0_ingest", "QoS 0 ingest, 8 publishers, 100 B",
          common + ["-P", "8", "-q", "0", "-d", d]),
@@ -265,9 +274,15 @@ def scenarios():
         ("fanin", "Fan-in 8 publishers -> 1 QoS 1 subscriber",
          common + ["-P", "8", "-S", "1", "-q", "1", "-w", "64", "-d", d]),
         ("lat10k", "QoS 1 at 10,000 msg/s (4 pub -> 1 sub)",
-         common + ["-P", "4", "-S", "1", "-q", "1", "-w", "64", "-r", "10000", "-d", d]),
+         common + ["-P", "4", "-S", "1", "-q", "1", "-w", "64", "-r", "10000", "-d", d], lat),
         ("lat100", "QoS 1 at 100 msg/s (4 pub -> 1 sub)",
-         common + ["-P", "4", "-S", "1", "-q", "1", "-w", "64", "-r", "100", "-d", d]),
+         common + ["-P", "4", "-S", "1", "-q", "1", "-w", "64", "-r", "100", "-d", d], lat),
+        # The same with the stream's live_delivery = on_receipt (Mosquitto runs
+        # the same load again, alternating as everywhere).
+        ("lat10k_receipt", "QoS 1 at 10,000 msg/s, live_delivery on_receipt",
+         common + ["-P", "4", "-S", "1", "-q", "1", "-w", "64", "-r", "10000", "-d", d], receipt),
+        ("lat100_receipt", "QoS 1 at 100 msg/s, live_delivery on_receipt",
+         common + ["-P", "4", "-S", "1", "-q", "1", "-w", "64", "-r", "100", "-d", d], receipt),
     ]
 
 
@@ -289,8 +304,14 @@ def wait_idle(broker, limit=10.0):
         time.sleep(0.25)
 
 
-def measure(broker_cls, key, args, rnd, workdir):
-    b = broker_cls(workdir).start("%s-%d" % (key, rnd))
+def measure(broker_cls, key, args, rnd, workdir, extra=None):
+    b = broker_cls(workdir)
+    extra = extra or {}
+    if isinstance(b, Tributary):
+        b.stream_extra = extra.get("tributary", "")
+    else:
+        b.extra_conf = b.extra_conf + extra.get("mosquitto", "")
+    b.start("%s-%d" % (key, rnd))
     # One second of the same load first, not measured: both brokers warm up
     # (allocations, first pages of a fresh LMDB file) the same way.
     run_loadgen(b, warmup_args(args), timeout=60)
@@ -408,6 +429,13 @@ METRICS = [
     ("QoS 1 @100 msg/s: latency p50 (us)", "lat100", lambda r: get(r, "latency_us.p50"), "%.0f"),
     ("  end-to-end latency p99 (us)", "lat100", lambda r: get(r, "latency_us.p99"), "%.0f"),
     ("  disk bytes written per payload byte", "lat100", write_ratio, "%.2f"),
+    ("QoS 1 @10k msg/s, live_delivery on_receipt: p50 (us)", "lat10k_receipt",
+     lambda r: get(r, "latency_us.p50"), "%.0f"),
+    ("  end-to-end latency p99 (us)", "lat10k_receipt", lambda r: get(r, "latency_us.p99"), "%.0f"),
+    ("  end-to-end latency p999 (us)", "lat10k_receipt", lambda r: get(r, "latency_us.p999"), "%.0f"),
+    ("QoS 1 @100 msg/s, live_delivery on_receipt: p50 (us)", "lat100_receipt",
+     lambda r: get(r, "latency_us.p50"), "%.0f"),
+    ("  end-to-end latency p99 (us)", "lat100_receipt", lambda r: get(r, "latency_us.p99"), "%.0f"),
     ("Idle RSS, fresh broker (KiB)", "idle%d" % (IDLE_COUNTS[0] if IDLE_COUNTS else 0),
      lambda r: get(r, "idle_rss_kib"), "%.0f"),
 ] + [("RSS per idle connection @%d (KiB)" % n, "idle%d" % n, lambda r: get(r, "rss_per_conn_kib"),
@@ -526,16 +554,20 @@ def write_results(rows, records, started, elapsed, mach, storage_out, raw_path):
     L.append("## What was run\n")
     L.append("Tributary: `tributaryd --config tributary.toml --ready-file ready` with\n")
     L.append("```toml\n" + Tributary(OUT).config_text("<fresh dir>") + "```\n")
+    L.append("The `*_receipt` scenarios add `%s` to that stream (plain subscribers get each record "
+             "as it arrives; the PUBACK still waits for the commit and its fsync).\n" % ON_RECEIPT.strip())
     L.append("Mosquitto (%s): `mosquitto -c mosquitto.conf` with\n" % version([MOSQUITTO, "-h"]))
     L.append("```\nlistener PORT 127.0.0.1\nallow_anonymous true\npersistence false\n"
              "max_inflight_messages 20\nmax_queued_messages 1000\n```\n")
+    L.append("The latency scenarios (`lat*`) add `%s` to it (the targets compare with Mosquitto "
+             "with TCP_NODELAY; Tributary always sets it).\n" % NODELAY.strip())
     L.append("Load (`build/release/bin/loadgen`, one JSON line per run):\n")
     L.append("```")
     seen = set()
     for r in records:
         if r.get("command") and (r["scenario"], r["command"]) not in seen:
             seen.add((r["scenario"], r["command"]))
-            L.append("%-12s %s" % (r["scenario"], r["command"]))
+            L.append("%-14s %s" % (r["scenario"], r["command"]))
     L.append("```\n")
     L.append("How each number is taken:\n")
     L.append("- QoS 0 ingest: messages sent / time until the broker answered a PINGREQ sent after "
@@ -633,12 +665,13 @@ def main():
             raw.write(json.dumps(rec) + "\n")
             raw.flush()
 
-        for key, title, args in scenarios():
+        for key, title, args, *extra in scenarios():
+            extra = extra[0] if extra else None
             for rnd in range(1, ROUNDS + 1):
                 for cls in (Tributary, Mosquitto):
                     log("== %s round %d %s" % (title, rnd, cls.name))
                     try:
-                        keep(measure(cls, key, args, rnd, workdir))
+                        keep(measure(cls, key, args, rnd, workdir, extra))
                     except Exception as e:  # a benchmark reports, it does not stop
                         anomalies.append(("%s / %s: %s" % (key, cls.name, e), []))
         for n in idle_counts:

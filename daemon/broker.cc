@@ -154,6 +154,7 @@ std::string Broker::OpenStorage() {
   for (const config::StreamConfig& s : cfg_.streams) ids.push_back(*log_->FindStream(s.name));
   router_.Reset(cfg_.streams, ids);
   stream_in_.assign(cfg_.streams.size(), StreamCounters{});
+  UpdateLiveDelivery();
   for (size_t i = 0; i < ids.size(); ++i) stream_index_[ids[i]] = i;
   LoadRetained();
   LoadSessions();

@@ -29,6 +29,7 @@
 #include <memory>
 #include <type_traits>
 #include <set>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -74,6 +75,7 @@ struct BrokerStats {
   uint64_t expired = 0;
   uint64_t tls_handshake_failures = 0;
   uint64_t tls_buffer_bytes_released = 0;  // idle TLS record buffer pages given back
+  uint64_t delivered_on_receipt = 0;       // stream records sent before their commit
   uint64_t group_cursors_expired = 0;      // consumer groups whose cursors expired
   uint64_t auth_failures = 0;
   uint64_t acl_denials = 0;
@@ -182,6 +184,8 @@ class Broker {
     std::shared_ptr<Message> msg;  // set when it must be delivered after commit
     uint8_t qos = 0;
     uint16_t packet_id = 0;  // QoS 2: remembered in the session once stored
+    // Sessions it went to on receipt: the next `early` of PendingBatch::early.
+    uint16_t early = 0;
     SubscriberId session = 0;
   };
   struct ReplicaAck {  // one $replicate message: its frames are consecutive segments
@@ -195,6 +199,8 @@ class Broker {
     std::vector<uint64_t> segments;  // PartitionKey, in order of first append
     std::vector<uint32_t> counts;
     std::vector<PendingRecord> records;
+    uint64_t first_seq = 0;  // records[i] is record number first_seq + i
+    std::vector<SubscriberId> early;  // live_delivery = on_receipt, per record in order
     std::vector<ReplicaAck> replicas;
     // (connection, ack seq): PUBRECs of persistent sessions that wait for this
     // batch, which stores their packet ids (sessions.cc, PersistQos2Ids).
@@ -238,7 +244,15 @@ class Broker {
   void AppendReplica(Connection* c, uint64_t ack_seq, storage::StreamId stream, uint32_t partition);
   void ApplyReplicaAcks(const storage::Completion& done, const PendingBatch& batch);
   // deliver.cc: from a message to the sessions that subscribed
-  void Route(const MessagePtr& msg);
+  // `early`: sessions that had this stream record on receipt (not again).
+  void Route(const MessagePtr& msg, std::span<const SubscriberId> early = {});
+  // live_delivery = on_receipt: sends a record that is not committed yet to
+  // the sessions that subscribed and can take it now, in order with what they
+  // got before (match_subs_ holds its matches). Record number `seq`.
+  void DeliverOnReceipt(const MessagePtr& msg, uint64_t seq, PendingRecord* pr);
+  void UpdateLiveDelivery();  // on_receipt_ from cfg_.streams
+  template <typename Fn>
+  void ForEachDirect(const MessagePtr& msg, Fn&& fn);
   void Offer(Session* s, Delivery&& d);
   bool CanSend(const Session* s, uint8_t qos) const;
   // Returns false when the message was not sent (expired, over the client's
@@ -407,6 +421,11 @@ class Broker {
   storage::WriteBatch batch_;
   PendingBatch pending_;
   uint64_t next_token_ = 1;
+  // Stream records are numbered as they arrive; completed_record_seq_ is the
+  // last one whose commit the loop has processed (on_receipt ordering).
+  uint64_t next_record_seq_ = 1;
+  uint64_t completed_record_seq_ = 0;
+  std::vector<uint8_t> on_receipt_;  // index: position in router_
   std::deque<PendingBatch> submitted_;
   // Per partition: one past the last offset the loop has routed (commits
   // processed), the point where an offline session's reading starts.

@@ -99,6 +99,9 @@ std::string Broker::Metrics() const {
   m.Counter("tributary_messages_dropped_total",
             "Messages in no stream dropped by a full session queue or a client's maximum packet size.",
             static_cast<double>(stats_.dropped_queue));
+  m.Counter("tributary_messages_delivered_on_receipt_total",
+            "Stream records sent to subscribers before their commit (live_delivery = on_receipt).",
+            static_cast<double>(stats_.delivered_on_receipt));
   m.Counter("tributary_tls_handshake_failures_total", "TLS handshakes that failed.",
             static_cast<double>(stats_.tls_handshake_failures));
   m.Counter("tributary_group_cursors_expired_total",

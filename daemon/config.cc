@@ -467,6 +467,12 @@ const std::vector<Key<StreamConfig>>& StreamKeys() {
       {"compression", "enum", "\"none\"", "Batch compression: none or zstd.",
        Enum(&S::compression,
             {{"none", storage::Compression::kNone}, {"zstd", storage::Compression::kZstd}})},
+      {"live_delivery", "enum", "\"after_commit\"",
+       "When plain subscribers get a record: after_commit (after its commit under the sync "
+       "policy, with its stream position) or on_receipt (as it arrives, like a message no stream "
+       "captures, while the commit runs; acks still wait for the commit).",
+       Enum(&S::live_delivery, {{"after_commit", LiveDelivery::kAfterCommit},
+                                {"on_receipt", LiveDelivery::kOnReceipt}})},
       {"priority", "integer", "",
        "Exporters ship higher-priority streams first; default: the exporter's priority.",
        [](const toml::node& n, S* s) -> std::string {

@@ -41,6 +41,10 @@ struct ListenerConfig {
 // How a record's key (and so its partition) is chosen.
 enum class KeyKind { kClientId, kTopic, kTopicLevel, kUserProperty };
 
+// When live subscribers get a stream's records: after the commit (with their
+// stream position), or as soon as they arrive, while the commit runs.
+enum class LiveDelivery { kAfterCommit, kOnReceipt };
+
 struct StreamConfig {
   std::string name;
   std::vector<std::string> subjects;
@@ -55,6 +59,7 @@ struct StreamConfig {
   storage::Compression compression = storage::Compression::kNone;
   int64_t priority = 0;  // exporters ship higher-priority streams first
   bool priority_set = false;
+  LiveDelivery live_delivery = LiveDelivery::kAfterCommit;
 };
 
 struct ExporterConfig {

@@ -29,30 +29,47 @@ void Merge(const SubOptions& o, const Message& m, Delivery* d, bool* any) {
 
 }  // namespace
 
-void Broker::Route(const MessagePtr& msg) {
+// Calls fn(session, delivery) once per session whose own (not shared)
+// subscriptions match: match_subs_ as tree_.Match left it.
+template <typename Fn>
+void Broker::ForEachDirect(const MessagePtr& msg, Fn&& fn) {
+  if (match_subs_.empty()) return;
+  std::sort(match_subs_.begin(), match_subs_.end(),
+            [](const SubMatch& a, const SubMatch& b) { return a.subscriber < b.subscriber; });
+  size_t i = 0;
+  while (i < match_subs_.size()) {
+    SubscriberId id = match_subs_[i].subscriber;
+    Delivery d;
+    d.msg = msg;
+    bool any = false;
+    for (; i < match_subs_.size() && match_subs_[i].subscriber == id; ++i) {
+      const SubOptions& o = match_subs_[i].options;
+      if (o.no_local && msg->origin == id) continue;  // [MQTT-3.8.3-3]
+      if (o.check_read && !AllowRead(id, msg->topic)) continue;
+      Merge(o, *msg, &d, &any);
+    }
+    if (!any) continue;
+    auto it = sessions_by_id_.find(id);
+    if (it != sessions_by_id_.end()) fn(it->second, std::move(d));
+  }
+}
+
+void Broker::Route(const MessagePtr& msg, std::span<const SubscriberId> early) {
   match_subs_.clear();
   match_shared_.clear();
   tree_.Match(msg->topic, &match_subs_, &match_shared_);
-  if (!match_subs_.empty()) {
-    std::sort(match_subs_.begin(), match_subs_.end(),
-              [](const SubMatch& a, const SubMatch& b) { return a.subscriber < b.subscriber; });
-    size_t i = 0;
-    while (i < match_subs_.size()) {
-      SubscriberId id = match_subs_[i].subscriber;
-      Delivery d;
-      d.msg = msg;
-      bool any = false;
-      for (; i < match_subs_.size() && match_subs_[i].subscriber == id; ++i) {
-        const SubOptions& o = match_subs_[i].options;
-        if (o.no_local && msg->origin == id) continue;  // [MQTT-3.8.3-3]
-        if (o.check_read && !AllowRead(id, msg->topic)) continue;
-        Merge(o, *msg, &d, &any);
-      }
-      if (!any) continue;
-      auto it = sessions_by_id_.find(id);
-      if (it != sessions_by_id_.end()) Offer(it->second, std::move(d));
+  ForEachDirect(msg, [&](Session* s, Delivery&& d) {
+    if (std::find(early.begin(), early.end(), s->id) == early.end()) {
+      Offer(s, std::move(d));
+      return;
     }
-  }
+    // It went out on receipt: now it has its offset, the position moves past it.
+    Position& p = s->Flow().positions[PartitionKey(msg->stream, msg->partition)];
+    if (!p.lagging && p.next <= msg->offset) {
+      p.next = msg->offset + 1;
+      s->positions_dirty = true;
+    }
+  });
   // Shared subscriptions: one member per group gets it. A stream record goes
   // to its consumer group's partition owner (group_delivery.cc); anything
   // else round-robin, preferring members that are online and have room
@@ -97,6 +114,31 @@ void Broker::Route(const MessagePtr& msg) {
       ++stats_.dropped_queue;
     }
   }
+}
+
+void Broker::DeliverOnReceipt(const MessagePtr& msg, uint64_t seq, PendingRecord* pr) {
+  const uint64_t key = PartitionKey(msg->stream, msg->partition);
+  ForEachDirect(msg, [&](Session* s, Delivery&& d) {
+    if (d.stream_meta) return;  // wants the record's offset: after the commit
+    Position& p = s->Flow().positions[key];
+    // Only when nothing of this partition is still on its way to this
+    // session the committed way (or from the log): it would be overtaken.
+    const bool now = !p.lagging && p.hold_seq <= completed_record_seq_ && s->View().queue.empty() &&
+                     CanSend(s, d.qos);
+    if (!now || pr->early == UINT16_MAX || !Send(s, std::move(d))) {
+      p.hold_seq = seq;  // Offer decides at the commit: send, or read it from the log
+      return;
+    }
+    pending_.early.push_back(s->id);
+    ++pr->early;
+    ++stats_.delivered_on_receipt;
+  });
+}
+
+void Broker::UpdateLiveDelivery() {
+  on_receipt_.assign(cfg_.streams.size(), 0);
+  for (size_t i = 0; i < cfg_.streams.size(); ++i)
+    on_receipt_[i] = cfg_.streams[i].live_delivery == config::LiveDelivery::kOnReceipt;
 }
 
 bool Broker::CanSend(const Session* s, uint8_t qos) const {
@@ -207,7 +249,7 @@ bool Broker::Send(Session* s, Delivery&& d, bool dup, uint16_t packet_id) {
     mqtt::EncodePublish(c->out(), c->version, out);
   }
   ++stats_.messages_out;
-  if (m.stored) {
+  if (m.stored || m.on_receipt) {
     auto it = stream_index_.find(m.stream);
     if (it != stream_index_.end()) ++stream_in_[it->second].delivered;
   }

@@ -1,7 +1,8 @@
 // The write path: messages captured by a stream are appended to this loop
 // iteration's WriteBatch, submitted once per iteration, and acknowledged and
-// delivered only when storage reports the commit. Acks leave each connection
-// in the order the PUBLISH packets arrived.
+// delivered only when storage reports the commit (a live_delivery =
+// on_receipt stream delivers to plain subscribers on receipt; deliver.cc).
+// Acks leave each connection in the order the PUBLISH packets arrived.
 #include "daemon/broker.h"
 #include "platform/clock.h"
 #include "platform/log.h"
@@ -119,15 +120,18 @@ void Broker::Ingest(Connection* c, const mqtt::Publish& p, std::string_view topi
   pr.qos = p.qos;
   pr.packet_id = p.packet_id;
   pr.session = origin;
+  if (pending_.records.empty()) pending_.first_seq = next_record_seq_;
+  const uint64_t seq = next_record_seq_++;
   // Only keep a copy for delivery when somebody could want it.
   match_subs_.clear();
   match_shared_.clear();
   tree_.Match(topic, &match_subs_, &match_shared_);
   if (!match_subs_.empty() || !match_shared_.empty()) {
     pr.msg = msg ? msg : MakeMessage(p, topic, origin);
-    pr.msg->stored = true;
     pr.msg->stream = r.stream;
     pr.msg->partition = r.partition;
+    pr.msg->on_receipt = on_receipt_[index] != 0;
+    if (pr.msg->on_receipt) DeliverOnReceipt(pr.msg, seq, &pr);
   }
   pending_.records.push_back(std::move(pr));
 }
@@ -191,6 +195,7 @@ void Broker::ApplyCompletion(const storage::Completion& done, PendingBatch& batc
     }
     storage_failed_ = true;
     storage_failure_ = done.status.message();
+    if (!batch.records.empty()) completed_record_seq_ = batch.first_seq + batch.records.size() - 1;
     ++stats_.storage_failures;
     for (const PendingRecord& r : batch.records) {
       if (Connection* c = FindConnection(r.conn_id)) {
@@ -214,6 +219,7 @@ void Broker::ApplyCompletion(const storage::Completion& done, PendingBatch& batc
     if (seg.error == storage::Error::kOk && seg.count > 0)
       routed_end_[PartitionKey(seg.stream, seg.partition)] = seg.first_offset + seg.count;
   }
+  size_t early_at = 0;
   for (PendingRecord& r : batch.records) {
     const storage::Completion::Segment* seg =
         r.segment < done.segments.size() ? &done.segments[r.segment] : nullptr;
@@ -236,9 +242,12 @@ void Broker::ApplyCompletion(const storage::Completion& done, PendingBatch& batc
     if (stored && r.msg) {
       r.msg->offset = seg->first_offset + r.index;
       r.msg->timestamp_ms = done.timestamp_ms;
-      Route(r.msg);
+      r.msg->stored = true;
+      Route(r.msg, std::span<const SubscriberId>(batch.early.data() + early_at, r.early));
     }
+    early_at += r.early;
   }
+  if (!batch.records.empty()) completed_record_seq_ = batch.first_seq + batch.records.size() - 1;
 }
 
 uint64_t Broker::QueueAck(Connection* c, mqtt::PacketType type, uint16_t pid, bool ready,

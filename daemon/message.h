@@ -26,8 +26,11 @@ struct Message {
   // Message Expiry Interval: 0 = none; else the wall-clock ms when it expires.
   int64_t expires_at_ms = 0;
   SubscriberId origin = 0;  // the publishing session, for No Local
-  // Set when the message is a record of a stream.
+  // Set when the message is a record of a stream, once it is committed.
   bool stored = false;
+  // A record of a live_delivery = on_receipt stream (stream and partition are
+  // set): it may be delivered before it is committed.
+  bool on_receipt = false;
   storage::StreamId stream = 0;
   uint32_t partition = 0;
   uint64_t offset = 0;

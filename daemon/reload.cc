@@ -5,9 +5,10 @@
 // Live: passwords, ACLs, TLS certificates (open connections keep theirs),
 // limits (new values apply to what happens next; what a 5.0 client was
 // promised in its CONNACK - receive maximum, maximum packet size - stays for
-// that connection), stream retention (max_age, max_bytes, on_full), the log
-// level, the $SYS interval, replication.enabled, exporters (see exporters.cc: changed ones are
-// restarted from their committed cursors).
+// that connection), stream retention (max_age, max_bytes, on_full) and
+// live_delivery, the log level, the $SYS interval, replication.enabled,
+// exporters (see exporters.cc: changed ones are restarted from their committed
+// cursors).
 // Restart: listeners, the admin listener, storage, node_id, stream subjects,
 // partitions, keys, compression and priority, new or removed streams,
 // replication retention.
@@ -115,6 +116,11 @@ void Broker::Reload() {
     if (!SameStreamShape(*cur, ns)) restart.push_back("stream " + ns.name + " (subjects, partitions, key or compression)");
     if (cur->priority != ns.priority || cur->priority_set != ns.priority_set)
       restart.push_back("stream " + ns.name + " priority");
+    if (cur->live_delivery != ns.live_delivery) {
+      cur->live_delivery = ns.live_delivery;
+      changed.push_back("stream " + ns.name + " live_delivery");
+      UpdateLiveDelivery();
+    }
     if (cur->max_age_ms == ns.max_age_ms && cur->max_bytes == ns.max_bytes && cur->on_full == ns.on_full) continue;
     auto id = log_ ? log_->FindStream(ns.name) : std::nullopt;
     if (!id) continue;

@@ -64,6 +64,10 @@ struct Position {
   // partition's start until the first log read, which finds the offset for
   // this time on the thread pool (the time index may not be in memory).
   int64_t from_time_ms = 0;
+  // live_delivery = on_receipt: record number of the last record that went
+  // the committed way; nothing is sent on receipt until the loop has
+  // processed its commit (so records arrive in log order).
+  uint64_t hold_seq = 0;
 };
 
 inline uint64_t PartitionKey(storage::StreamId s, uint32_t p) {
