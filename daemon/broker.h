@@ -272,7 +272,16 @@ class Broker {
   using RecordMatch = std::function<bool(const storage::Record&, Delivery*)>;
   using RecordSent = std::function<void(uint64_t offset, bool awaits_ack)>;
   ReadEnd DeliverRead(Session* s, uint64_t key, Position& p, storage::Result<storage::ReadResult>& r,
-                      const RecordMatch& match, const RecordSent& sent);
+                      const RecordMatch& match, const RecordSent& sent, size_t* index = nullptr);
+  // The records of a read from *index on (0 when null); on kFull *index is
+  // the first record not sent.
+  ReadEnd DeliverRecords(Session* s, uint64_t key, Position& p, const storage::ReadResult& rr,
+                         const RecordMatch& match, const RecordSent& sent, size_t* index);
+  RecordMatch SessionMatch(const Session* s) const;
+  // A session's own lagging partition: keeps what a read left over, and
+  // sends from it; SendAhead returns false while records remain.
+  void KeepAhead(Position& p, storage::Result<storage::ReadResult>& r, size_t index);
+  bool SendAhead(Session* s, uint64_t key, Position& p);
   bool MatchSession(const Session* s, std::string_view topic, Delivery* d, uint8_t record_qos,
                     bool record_retain) const;
   void SendRetained(Session* s, const Subscription& sub);
@@ -396,6 +405,9 @@ class Broker {
 
   SubscriberId next_session_id_ = 1;
   // Keyed by a view of the session's own client_id (one copy of the id).
+  // Held by Position::ahead of all sessions (declared before the sessions,
+  // whose positions count down here when they go).
+  size_t read_ahead_bytes_ = 0;
   std::unordered_map<std::string_view, std::unique_ptr<Session>> sessions_;
   std::unordered_map<SubscriberId, Session*> sessions_by_id_;
   TopicTree tree_;

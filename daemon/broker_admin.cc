@@ -80,6 +80,9 @@ std::string Broker::Metrics() const {
   m.Gauge("tributary_connection_buffer_bytes",
           "Heap bytes held by client connections' read and write buffers.",
           static_cast<double>(buffers));
+  m.Gauge("tributary_read_ahead_bytes",
+          "Bytes of log reads held for subscribers that are catching up, until their in-flight windows take them.",
+          static_cast<double>(read_ahead_bytes_));
   m.Counter("tributary_connections_accepted_total", "Client connections accepted.",
             static_cast<double>(stats_.connections_accepted));
   m.Counter("tributary_connections_refused_total", "Client connections refused (limits, shutdown).",

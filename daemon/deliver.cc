@@ -14,6 +14,11 @@ namespace {
 
 constexpr size_t kCatchUpRecords = 256;
 constexpr size_t kCatchUpBytes = 256 * 1024;
+// A session's own QoS 1/2 reads take up to this many records and keep what
+// the window cannot take (Position::ahead), within kReadAheadBudget bytes for
+// all sessions: one read per many window refills instead of one each.
+constexpr size_t kReadAheadRecords = 1024;
+constexpr size_t kReadAheadBudget = 16u << 20;
 
 // Merges one more matching subscription into a delivery: the highest QoS
 // [MQTT-3.3.4-2] and every subscription identifier [MQTT-3.3.4-3].
@@ -320,14 +325,20 @@ void FillFromRecord(Message* m, const storage::Record& rec, storage::StreamId st
 
 void Broker::StartRead(Session* s, uint64_t key, Position& p, uint32_t group, uint32_t epoch) {
   if (stopping_ || p.reading || !s->conn || !CanSend(s, 0)) return;
+  if (p.ahead && !SendAhead(s, key, p)) return;  // what was read fills the window
   // Read once half the in-flight window is free, not at every acknowledgement:
   // a read decodes whole batches, which is wasted on a record or two.
   size_t window = std::min<size_t>(s->conn->receive_max_out, cfg_.limits.max_inflight);
   if (s->View().inflight.size() + std::max<size_t>(1, window / 2) > window) return;
   // A reader whose deliveries wait for acks cannot send more than the free
-  // window: reading more would decode records only to drop them.
+  // window: the rest of a read is kept for later (a session's own reads,
+  // within the budget) or not read at all.
   size_t max_records = kCatchUpRecords;
-  if (ReaderQos(s, group) > 0) max_records = std::min(max_records, window - s->View().inflight.size());
+  if (ReaderQos(s, group) > 0) {
+    max_records = group == 0 && read_ahead_bytes_ < kReadAheadBudget
+                      ? kReadAheadRecords
+                      : std::min(max_records, window - s->View().inflight.size());
+  }
   p.reading = true;
   auto* w = new ReadWork{};
   w->req.data = w;
@@ -400,7 +411,7 @@ bool Broker::MatchSession(const Session* s, std::string_view topic, Delivery* d,
 
 Broker::ReadEnd Broker::DeliverRead(Session* s, uint64_t key, Position& p,
                                     storage::Result<storage::ReadResult>& r,
-                                    const RecordMatch& match, const RecordSent& sent) {
+                                    const RecordMatch& match, const RecordSent& sent, size_t* index) {
   auto sk = static_cast<storage::StreamId>(key >> 32);
   auto part = static_cast<uint32_t>(key);
   if (!r.ok()) {
@@ -417,7 +428,7 @@ Broker::ReadEnd Broker::DeliverRead(Session* s, uint64_t key, Position& p,
     LOG_ERROR("client %s: reading the log failed: %s", s->client_id.c_str(), r.status().message().c_str());
     return ReadEnd::kFailed;
   }
-  storage::ReadResult& rr = r.value();
+  const storage::ReadResult& rr = r.value();
   if (p.from_time_ms) {
     // The read started where the replay time is: records before it are skipped.
     p.next = std::max(p.next, rr.records.empty() ? rr.next_offset : rr.records.front().offset);
@@ -429,14 +440,26 @@ Broker::ReadEnd Broker::DeliverRead(Session* s, uint64_t key, Position& p,
     p.lagging = false;  // caught up: live delivery takes over
     return ReadEnd::kLive;
   }
-  for (const storage::Record& rec : rr.records) {
+  return DeliverRecords(s, key, p, rr, match, sent, index);
+}
+
+Broker::ReadEnd Broker::DeliverRecords(Session* s, uint64_t key, Position& p,
+                                       const storage::ReadResult& rr, const RecordMatch& match,
+                                       const RecordSent& sent, size_t* index) {
+  auto sk = static_cast<storage::StreamId>(key >> 32);
+  auto part = static_cast<uint32_t>(key);
+  for (size_t i = index ? *index : 0; i < rr.records.size(); ++i) {
+    const storage::Record& rec = rr.records[i];
     if (rec.offset < p.next) continue;
     Delivery d;
     if (!match(rec, &d)) {
       p.next = rec.offset + 1;
       continue;
     }
-    if (!CanSend(s, d.qos)) return ReadEnd::kFull;  // stays lagging; Pump resumes
+    if (!CanSend(s, d.qos)) {  // stays lagging; Pump resumes
+      if (index) *index = i;
+      return ReadEnd::kFull;
+    }
     // A QoS 0 delivery is encoded and dropped at once: its message is reused
     // for the next record instead of being allocated per record.
     std::shared_ptr<Message> m;
@@ -466,14 +489,48 @@ void Broker::FinishCatchUp(SubscriberId sid, uint64_t key, storage::Result<stora
   Position& p = pit->second;
   p.reading = false;
   uint64_t before = p.next;
-  ReadEnd end = DeliverRead(
-      s, key, p, r,
-      [this, s](const storage::Record& rec, Delivery* d) {
-        return MatchSession(s, rec.topic, d, rec.qos, rec.retain);
-      },
-      nullptr);
+  size_t index = 0;
+  ReadEnd end = DeliverRead(s, key, p, r, SessionMatch(s), nullptr, &index);
   if (p.next != before) s->positions_dirty = true;
+  if (end == ReadEnd::kFull) KeepAhead(p, r, index);
   if (end == ReadEnd::kMore) StartRead(s, key, p);
+}
+
+Broker::RecordMatch Broker::SessionMatch(const Session* s) const {
+  return [this, s](const storage::Record& rec, Delivery* d) {
+    return MatchSession(s, rec.topic, d, rec.qos, rec.retain);
+  };
+}
+
+void Broker::KeepAhead(Position& p, storage::Result<storage::ReadResult>& r, size_t index) {
+  if (!r.ok() || index >= r.value().records.size()) return;
+  storage::ReadResult& rr = r.value();
+  size_t bytes = rr.records.capacity() * sizeof(storage::Record);
+  for (const std::string& b : rr.buffers) bytes += b.capacity();
+  if (read_ahead_bytes_ + bytes > kReadAheadBudget) return;  // read again when there is room
+  auto a = std::make_unique<ReadAhead>();
+  a->result = std::move(rr);  // the records' views move with their buffers
+  a->index = index;
+  a->bytes = bytes;
+  a->total = &read_ahead_bytes_;
+  read_ahead_bytes_ += bytes;
+  p.ahead = std::move(a);
+}
+
+bool Broker::SendAhead(Session* s, uint64_t key, Position& p) {
+  ReadAhead& a = *p.ahead;
+  const auto& records = a.result.records;
+  while (a.index < records.size() && records[a.index].offset < p.next) ++a.index;
+  // Only from where the read left off: if the position moved meanwhile (a
+  // new replay), the log is read again from there.
+  if (a.index < records.size() && records[a.index].offset == p.next && !p.from_time_ms) {
+    const uint64_t before = p.next;
+    ReadEnd end = DeliverRecords(s, key, p, a.result, SessionMatch(s), nullptr, &a.index);
+    if (p.next != before) s->positions_dirty = true;
+    if (end == ReadEnd::kFull) return false;
+  }
+  p.ahead.reset();
+  return true;
 }
 
 void Broker::SendRetained(Session* s, const Subscription& sub) {

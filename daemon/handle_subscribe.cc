@@ -190,6 +190,7 @@ std::string Broker::ApplyReplay(Session* s, std::string_view filter, const Repla
     p.next = t.next;
     p.from_time_ms = t.time_ms;
     p.lagging = true;
+    p.ahead.reset();  // records read for the old position
     if (end != routed_end_.end()) p.live_end = std::max(p.live_end, end->second);
   }
   s->positions_dirty = true;

@@ -53,6 +53,22 @@ struct OutFlight {
 };
 
 // How far a session has delivered one stream partition.
+// The rest of a log read that did not fit the reader's in-flight window,
+// delivered from memory as acknowledgements make room (deliver.cc). Its bytes
+// count in *total (the broker's read-ahead budget) while it exists.
+struct ReadAhead {
+  storage::ReadResult result;
+  size_t index = 0;  // the next record to deliver
+  size_t bytes = 0;
+  size_t* total = nullptr;
+  ReadAhead() = default;
+  ReadAhead(const ReadAhead&) = delete;
+  ReadAhead& operator=(const ReadAhead&) = delete;
+  ~ReadAhead() {
+    if (total) *total -= bytes;
+  }
+};
+
 struct Position {
   uint64_t next = 0;     // the next offset to deliver
   bool lagging = false;  // records from `next` on must be read from the log
@@ -68,6 +84,7 @@ struct Position {
   // the committed way; nothing is sent on receipt until the loop has
   // processed its commit (so records arrive in log order).
   uint64_t hold_seq = 0;
+  std::unique_ptr<ReadAhead> ahead;  // lagging: records read and not sent yet
 };
 
 inline uint64_t PartitionKey(storage::StreamId s, uint32_t p) {

@@ -3,8 +3,10 @@ time (RFC 3339) or a relative time; MQTT 5 with the `replay` subscription user
 property, any version with `$replay/<position>/<filter>`. Deliveries carry
 stream, partition, offset and timestamp when asked (`stream-meta`). Bad or
 out-of-range positions get a SUBACK failure and a logged reason."""
+import re
 import time
 import unittest
+import urllib.request
 
 from harness import PUBLISH, MqttTest, raw, wait_for
 
@@ -76,6 +78,32 @@ class Replay(MqttTest):
             self.assertEqual(up.get("partition"), "0")
             self.assertEqual(up.get("offset"), str(i))
             self.assertGreater(int(up.get("timestamp")), 1_600_000_000_000)
+
+    def read_ahead_bytes(self, d):
+        text = urllib.request.urlopen("http://%s/metrics" % d.addresses["admin"], timeout=10).read().decode()
+        return int(float(re.search(r"^tributary_read_ahead_bytes (\S+)$", text, re.M).group(1)))
+
+    def test_read_ahead_window_by_window_and_a_new_position(self):
+        # One read takes more records than a QoS 1 window of 10; the rest is
+        # held (counted in tributary_read_ahead_bytes) and sent as acks come.
+        d = self.daemon(STREAM).start()
+        pub = self.fill(d, 300)
+        c = self.client(d.port, 5, "window", props={"receive_maximum": 10})
+        self.assertEqual(self.subscribe_replay(c, 5, "earliest").rcs, [1])
+        first = [c.expect(PUBLISH) for _ in range(10)]
+        self.assertTrue(c.is_open(0.3))
+        self.assertEqual([p.payload.decode() for p in first], ["r%d" % i for i in range(10)])
+        self.assertGreater(self.read_ahead_bytes(d), 0)
+        # A new position while records are held: delivery starts there.
+        self.assertEqual(self.subscribe_replay(c, 5, "offset:5").rcs, [1])
+        for p in first:
+            c.send(c.ack_packet(4, p.pid))
+        got = [p.payload.decode() for p in self.drain(c, 295)]
+        self.assertEqual(got, ["r%d" % i for i in range(5, 300)])
+        self.assertTrue(c.is_open(0.3))  # nothing more
+        wait_for(lambda: self.read_ahead_bytes(d) == 0, 10, "held reads to be released")
+        pub.publish("sensors/a", "live", qos=1)  # caught up: live again
+        self.assertEqual(c.expect(PUBLISH).payload, b"live")
 
     def test_bad_positions_refused_with_reason(self):
         d = self.daemon(STREAM).start()
