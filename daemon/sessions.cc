@@ -85,6 +85,9 @@ void Broker::Detach(Session* s, bool publish_will) {
     if (added) it->second.next = end;
     it->second.lagging = true;
   }
+  // Records read ahead for the connection are read again on resume; an
+  // offline session holds none of the read-ahead budget.
+  for (auto& [key, p] : s->Flow().positions) p.ahead.reset();
   s->positions_dirty = true;
   PersistCursors(s);
   if (!publish_will || !s->will) {

@@ -105,6 +105,22 @@ class Replay(MqttTest):
         pub.publish("sensors/a", "live", qos=1)  # caught up: live again
         self.assertEqual(c.expect(PUBLISH).payload, b"live")
 
+    def test_read_ahead_is_given_back_while_a_session_is_offline(self):
+        d = self.daemon(STREAM).start()
+        self.fill(d, 200)
+        props = {"receive_maximum": 10, "session_expiry": 300}
+        c = self.client(d.port, 5, "away", clean=False, props=props)
+        self.assertEqual(self.subscribe_replay(c, 5, "earliest").rcs, [1])
+        for _ in range(10):
+            c.expect(PUBLISH)  # not acknowledged
+        self.assertGreater(self.read_ahead_bytes(d), 0)
+        c.close()
+        wait_for(lambda: self.read_ahead_bytes(d) == 0, 10, "the offline session to give back its read")
+        c = self.client(d.port, 5, "away", clean=False, props=props)
+        got = [p.payload.decode() for p in self.drain(c, 200)]  # the 10 unacknowledged come again first
+        self.assertEqual(got, ["r%d" % i for i in range(200)])
+        self.assertTrue(c.is_open(0.3))
+
     def test_bad_positions_refused_with_reason(self):
         d = self.daemon(STREAM).start()
         self.fill(d, 3)
