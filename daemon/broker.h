@@ -281,7 +281,8 @@ class Broker {
   // A session's own lagging partition: keeps what a read left over, and
   // sends from it; SendAhead returns false while records remain.
   void KeepAhead(Position& p, storage::Result<storage::ReadResult>& r, size_t index);
-  bool SendAhead(Session* s, uint64_t key, Position& p);
+  bool SendAhead(Session* s, uint64_t key, Position& p, const RecordMatch& match,
+                 const RecordSent& sent);
   bool MatchSession(const Session* s, std::string_view topic, Delivery* d, uint8_t record_qos,
                     bool record_retain) const;
   void SendRetained(Session* s, const Subscription& sub);
@@ -318,6 +319,12 @@ class Broker {
   void GroupAcked(const Delivery& d);
   void PumpGroups(Session* s);
   void StartGroupRead(ConsumerGroup* g, GroupPartition& p);
+  // How a group's read delivers: to the owner `m`, counting what awaits acks.
+  std::pair<RecordMatch, RecordSent> GroupReadCallbacks(const ConsumerGroup* g, GroupPartition& p,
+                                                        const GroupMember& m);
+  // SendAhead for the group partition whose position `pos` is: false while
+  // records remain, or when `s` no longer owns it (nothing to read then).
+  bool SendGroupAhead(Session* s, uint64_t key, Position& pos, uint32_t group, uint32_t epoch);
   void FinishGroupRead(uint32_t group, uint64_t key, uint32_t epoch,
                        storage::Result<storage::ReadResult>& r);
   void TickGroups(int64_t now_ms);  // revocation deadlines, cursor commits

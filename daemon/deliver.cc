@@ -14,9 +14,10 @@ namespace {
 
 constexpr size_t kCatchUpRecords = 256;
 constexpr size_t kCatchUpBytes = 256 * 1024;
-// A session's own QoS 1/2 reads take up to this many records and keep what
-// the window cannot take (Position::ahead), within kReadAheadBudget bytes for
-// all sessions: one read per many window refills instead of one each.
+// QoS 1/2 reads (a session's own, a consumer group's) take up to this many
+// records and keep what the window cannot take (Position::ahead), within
+// kReadAheadBudget bytes for all: one read per many window refills instead of
+// one each.
 constexpr size_t kReadAheadRecords = 1024;
 constexpr size_t kReadAheadBudget = 16u << 20;
 
@@ -325,7 +326,11 @@ void FillFromRecord(Message* m, const storage::Record& rec, storage::StreamId st
 
 void Broker::StartRead(Session* s, uint64_t key, Position& p, uint32_t group, uint32_t epoch) {
   if (stopping_ || p.reading || !s->conn || !CanSend(s, 0)) return;
-  if (p.ahead && !SendAhead(s, key, p)) return;  // what was read fills the window
+  if (p.ahead) {  // what was read first
+    const bool done = group ? SendGroupAhead(s, key, p, group, epoch)
+                            : SendAhead(s, key, p, SessionMatch(s), nullptr);
+    if (!done) return;  // it fills the window
+  }
   // Read once half the in-flight window is free, not at every acknowledgement:
   // a read decodes whole batches, which is wasted on a record or two.
   size_t window = std::min<size_t>(s->conn->receive_max_out, cfg_.limits.max_inflight);
@@ -335,7 +340,7 @@ void Broker::StartRead(Session* s, uint64_t key, Position& p, uint32_t group, ui
   // within the budget) or not read at all.
   size_t max_records = kCatchUpRecords;
   if (ReaderQos(s, group) > 0) {
-    max_records = group == 0 && read_ahead_bytes_ < kReadAheadBudget
+    max_records = read_ahead_bytes_ < kReadAheadBudget
                       ? kReadAheadRecords
                       : std::min(max_records, window - s->View().inflight.size());
   }
@@ -517,7 +522,8 @@ void Broker::KeepAhead(Position& p, storage::Result<storage::ReadResult>& r, siz
   p.ahead = std::move(a);
 }
 
-bool Broker::SendAhead(Session* s, uint64_t key, Position& p) {
+bool Broker::SendAhead(Session* s, uint64_t key, Position& p, const RecordMatch& match,
+                       const RecordSent& sent) {
   ReadAhead& a = *p.ahead;
   const auto& records = a.result.records;
   while (a.index < records.size() && records[a.index].offset < p.next) ++a.index;
@@ -525,7 +531,7 @@ bool Broker::SendAhead(Session* s, uint64_t key, Position& p) {
   // new replay), the log is read again from there.
   if (a.index < records.size() && records[a.index].offset == p.next && !p.from_time_ms) {
     const uint64_t before = p.next;
-    ReadEnd end = DeliverRecords(s, key, p, a.result, SessionMatch(s), nullptr, &a.index);
+    ReadEnd end = DeliverRecords(s, key, p, a.result, match, sent, &a.index);
     if (p.next != before) s->positions_dirty = true;
     if (end == ReadEnd::kFull) return false;
   }

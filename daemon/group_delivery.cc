@@ -380,18 +380,41 @@ void Broker::FinishGroupRead(uint32_t group, uint64_t key, uint32_t epoch,
   auto sit = sessions_by_id_.find(p->owner);
   const GroupMember* m = g->Member(p->owner);
   if (sit == sessions_by_id_.end() || !m) return;
-  ReadEnd end = DeliverRead(
-      sit->second, key, p->pos, r,
-      [&](const storage::Record& rec, Delivery* d) {
-        return GroupDelivery(g, *p, *m, rec.topic, rec.qos, rec.retain, d);
-      },
-      [p](uint64_t offset, bool awaits_ack) {
-        if (awaits_ack) ConsumerGroup::Sent(*p, offset);
-      });
+  auto [match, sent] = GroupReadCallbacks(g, *p, *m);
+  size_t index = 0;
+  ReadEnd end = DeliverRead(sit->second, key, p->pos, r, match, sent, &index);
   // The time is found: Settle moves the group's start (committed) to it.
   if (!p->pos.from_time_ms) p->start_time_ms = 0;
   ConsumerGroup::Settle(*p);
+  if (end == ReadEnd::kFull) KeepAhead(p->pos, r, index);
   if (end == ReadEnd::kMore) StartGroupRead(g, *p);
+}
+
+std::pair<Broker::RecordMatch, Broker::RecordSent> Broker::GroupReadCallbacks(
+    const ConsumerGroup* g, GroupPartition& p, const GroupMember& m) {
+  GroupPartition* gp = &p;
+  const GroupMember* gm = &m;
+  return {[this, g, gp, gm](const storage::Record& rec, Delivery* d) {
+            return GroupDelivery(g, *gp, *gm, rec.topic, rec.qos, rec.retain, d);
+          },
+          [gp](uint64_t offset, bool awaits_ack) {
+            if (awaits_ack) ConsumerGroup::Sent(*gp, offset);
+          }};
+}
+
+bool Broker::SendGroupAhead(Session* s, uint64_t key, Position& pos, uint32_t group, uint32_t epoch) {
+  auto git = groups_.find(group);
+  ConsumerGroup* g = git == groups_.end() ? nullptr : git->second.get();
+  GroupPartition* p = g ? g->Find(key) : nullptr;
+  const GroupMember* m = g ? g->Member(s->id) : nullptr;
+  if (!p || !m || p->epoch != epoch || &p->pos != &pos || p->owner != s->id || p->revoking()) {
+    pos.ahead.reset();  // the partition moved: its new owner reads for itself
+    return false;
+  }
+  auto [match, sent] = GroupReadCallbacks(g, *p, *m);
+  const bool done = SendAhead(s, key, pos, match, sent);
+  ConsumerGroup::Settle(*p);
+  return done;
 }
 
 void Broker::TickGroups(int64_t now_ms) {

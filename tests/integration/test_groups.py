@@ -52,6 +52,14 @@ def expired(d):
     raise AssertionError("no tributary_group_cursors_expired_total in /metrics")
 
 
+def read_ahead_bytes(d):
+    with urllib.request.urlopen("http://%s/metrics" % d.addresses["admin"], timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("tributary_read_ahead_bytes "):
+                return float(line.split()[1])
+    raise AssertionError("no tributary_read_ahead_bytes in /metrics")
+
+
 def meta(p):
     """(partition, offset) of a stream record delivered with stream-meta; (None, None) otherwise."""
     up = dict(p.props.get("user", []))
@@ -109,8 +117,8 @@ def collect(consumers, n, timeout=60):
 
 
 class Groups(MqttTest):
-    def member(self, d, version, cid, flt=GROUP_FILTER, props=None, qos=1, **kw):
-        c = self.client(d.port, version, cid, **kw)
+    def member(self, d, version, cid, flt=GROUP_FILTER, props=None, qos=1, connect_props=None, **kw):
+        c = self.client(d.port, version, cid, props=connect_props, **kw)
         if version == V5:
             props = props or {"user": [("stream-meta", "true")]}
             c.subscribe((flt, qos), props=props, expect=[qos])
@@ -414,6 +422,33 @@ class Groups(MqttTest):
             self.assertTrue(moving, "no partition waited for the holder's acknowledgements")
             self.assertTrue(all(p["moving_to"] == "joiner" for p in moving), moving)
             self.assertEqual(set(got.values()), {1}, "a record was delivered twice")
+
+    def test_small_windows_read_ahead_and_partitions_move_without_it(self):
+        # A member with a window of 8 catching up on 400 records: each read
+        # takes more than the window and the rest is held (read-ahead) until
+        # acks make room; a joining member takes partitions from the cursor,
+        # not from what the first one held.
+        d = self.daemon(STREAM).start()
+        sent = self.publish(d, 400)
+        props = {"user": [("replay", "earliest"), ("stream-meta", "true")]}
+        a = self.member(d, V5, "small-a", props=props, connect_props={"receive_maximum": 8})
+        for _ in range(8):
+            self.assertIsNotNone(a.poll(10, ack=False))
+        self.assertIsNone(a.poll(0.3, ack=False))  # the window is full
+        self.assertGreater(read_ahead_bytes(d), 0)
+        b = self.member(d, V5, "small-b", props=props, connect_props={"receive_maximum": 8})
+        for p in a.held:
+            a.c.ack(p)
+            a.acked.append(p.payload.decode())
+        collect([a, b], len(sent))
+        got = collections.Counter(p for m in (a, b) for p, _, _ in m.got)
+        self.assertEqual(set(got), set(sent))
+        for m in (a, b):
+            m.check_order(self)
+        if "did not acknowledge" not in d.output():
+            self.assertEqual(set(got.values()), {1}, "a record was delivered twice")
+        self.assertTrue(b.got, "the joining member got no partition")
+        wait_for(lambda: read_ahead_bytes(d) == 0, 10, "held reads to be released")
 
     def test_replay_position_for_a_new_group(self):
         for v in (V311, V5):
