@@ -43,21 +43,21 @@ def settled(d, members, name="workers"):
             all(p["state"] == "owned" for p in g["partitions"]))
 
 
-def expired(d):
-    """tributary_group_cursors_expired_total."""
+def metric(d, name):
+    """The value of an unlabelled metric from /metrics."""
     with urllib.request.urlopen("http://%s/metrics" % d.addresses["admin"], timeout=10) as r:
         for line in r.read().decode().splitlines():
-            if line.startswith("tributary_group_cursors_expired_total "):
+            if line.startswith(name + " "):
                 return float(line.split()[1])
-    raise AssertionError("no tributary_group_cursors_expired_total in /metrics")
+    raise AssertionError("no %s in /metrics" % name)
+
+
+def expired(d):
+    return metric(d, "tributary_group_cursors_expired_total")
 
 
 def read_ahead_bytes(d):
-    with urllib.request.urlopen("http://%s/metrics" % d.addresses["admin"], timeout=10) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith("tributary_read_ahead_bytes "):
-                return float(line.split()[1])
-    raise AssertionError("no tributary_read_ahead_bytes in /metrics")
+    return metric(d, "tributary_read_ahead_bytes")
 
 
 def meta(p):
