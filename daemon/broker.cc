@@ -224,7 +224,9 @@ void Broker::OnCheck(uv_check_t* h) { static_cast<Broker*>(h->data)->EndOfIterat
 // After every loop iteration: hand this iteration's appends to storage in one
 // batch, and write each connection's queued output once.
 void Broker::EndOfIteration() {
-  SubmitPending();
+  // Writes first, then the storage submission: what went out on receipt
+  // (live_delivery) leaves before the writer thread wakes, whose wake-up can
+  // take this thread's CPU on a small machine.
   // A flush that empties a connection's output lets waiting deliveries in,
   // which dirties it again: repeat a bounded number of times (what is left
   // goes with the next iteration or tick).
@@ -235,8 +237,8 @@ void Broker::EndOfIteration() {
     for (uint64_t id : ids) {
       if (Connection* c = FindConnection(id)) c->Flush();
     }
-    SubmitPending();
   }
+  SubmitPending();
 }
 
 void Broker::OnStorageAsync(uv_async_t* a) {
