@@ -214,7 +214,20 @@ int Run(const RunArgs& a) {
       rc = 0;
       break;
     }
-    if (a.until_drained && live_done && lag == 0 && st.inflight == 0 && st.state == "connected") {
+    // The exporter learns of a commit a moment after it: drained means its
+    // cursors reached the log's own end, not the end it has seen so far.
+    uint64_t end_total = 0, cursor_total = 0;
+    if (a.until_drained && live_done) {
+      for (const auto& [id, partitions] : ids) {
+        for (uint32_t p = 0; p < partitions; p++) {
+          auto info = log->Info(id, p);
+          if (info.ok()) end_total += info->end_offset;
+        }
+      }
+      for (const auto& p : st.partitions) cursor_total += p.cursor;
+    }
+    if (a.until_drained && live_done && lag == 0 && cursor_total >= end_total && st.inflight == 0 &&
+        st.state == "connected") {
       int64_t ms = std::max<int64_t>(1, trib::clock::MonoMs() - t0);
       printf("{\"drained\": %llu, \"ms\": %lld, \"rate\": %.0f}\n",
              static_cast<unsigned long long>(st.records_acked), static_cast<long long>(ms),
