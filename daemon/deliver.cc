@@ -336,8 +336,8 @@ void Broker::StartRead(Session* s, uint64_t key, Position& p, uint32_t group, ui
   size_t window = std::min<size_t>(s->conn->receive_max_out, cfg_.limits.max_inflight);
   if (s->View().inflight.size() + std::max<size_t>(1, window / 2) > window) return;
   // A reader whose deliveries wait for acks cannot send more than the free
-  // window: the rest of a read is kept for later (a session's own reads,
-  // within the budget) or not read at all.
+  // window: the rest of a read is kept for later (within the read-ahead
+  // budget) or not read at all.
   size_t max_records = kCatchUpRecords;
   if (ReaderQos(s, group) > 0) {
     max_records = read_ahead_bytes_ < kReadAheadBudget
