@@ -320,8 +320,14 @@ class Broker {
   void PumpGroups(Session* s);
   void StartGroupRead(ConsumerGroup* g, GroupPartition& p);
   // How a group's read delivers: to the owner `m`, counting what awaits acks.
-  std::pair<RecordMatch, RecordSent> GroupReadCallbacks(const ConsumerGroup* g, GroupPartition& p,
-                                                        const GroupMember& m);
+  // The callbacks hold only `r` (small enough for std::function's inline
+  // storage: no allocation per call); it must outlive them.
+  struct GroupRead {
+    const ConsumerGroup* g;
+    GroupPartition* p;
+    const GroupMember* m;
+  };
+  std::pair<RecordMatch, RecordSent> GroupReadCallbacks(const GroupRead* r);
   // SendAhead for the group partition whose position `pos` is: false while
   // records remain, or when `s` no longer owns it (nothing to read then).
   bool SendGroupAhead(Session* s, uint64_t key, Position& pos, uint32_t group, uint32_t epoch);

@@ -380,7 +380,8 @@ void Broker::FinishGroupRead(uint32_t group, uint64_t key, uint32_t epoch,
   auto sit = sessions_by_id_.find(p->owner);
   const GroupMember* m = g->Member(p->owner);
   if (sit == sessions_by_id_.end() || !m) return;
-  auto [match, sent] = GroupReadCallbacks(g, *p, *m);
+  const GroupRead gr{g, p, m};
+  auto [match, sent] = GroupReadCallbacks(&gr);
   size_t index = 0;
   ReadEnd end = DeliverRead(sit->second, key, p->pos, r, match, sent, &index);
   // The time is found: Settle moves the group's start (committed) to it.
@@ -390,15 +391,12 @@ void Broker::FinishGroupRead(uint32_t group, uint64_t key, uint32_t epoch,
   if (end == ReadEnd::kMore) StartGroupRead(g, *p);
 }
 
-std::pair<Broker::RecordMatch, Broker::RecordSent> Broker::GroupReadCallbacks(
-    const ConsumerGroup* g, GroupPartition& p, const GroupMember& m) {
-  GroupPartition* gp = &p;
-  const GroupMember* gm = &m;
-  return {[this, g, gp, gm](const storage::Record& rec, Delivery* d) {
-            return GroupDelivery(g, *gp, *gm, rec.topic, rec.qos, rec.retain, d);
+std::pair<Broker::RecordMatch, Broker::RecordSent> Broker::GroupReadCallbacks(const GroupRead* r) {
+  return {[this, r](const storage::Record& rec, Delivery* d) {
+            return GroupDelivery(r->g, *r->p, *r->m, rec.topic, rec.qos, rec.retain, d);
           },
-          [gp](uint64_t offset, bool awaits_ack) {
-            if (awaits_ack) ConsumerGroup::Sent(*gp, offset);
+          [r](uint64_t offset, bool awaits_ack) {
+            if (awaits_ack) ConsumerGroup::Sent(*r->p, offset);
           }};
 }
 
@@ -411,7 +409,8 @@ bool Broker::SendGroupAhead(Session* s, uint64_t key, Position& pos, uint32_t gr
     pos.ahead.reset();  // the partition moved: its new owner reads for itself
     return false;
   }
-  auto [match, sent] = GroupReadCallbacks(g, *p, *m);
+  const GroupRead gr{g, p, m};
+  auto [match, sent] = GroupReadCallbacks(&gr);
   const bool done = SendAhead(s, key, pos, match, sent);
   ConsumerGroup::Settle(*p);
   return done;
